@@ -1,0 +1,186 @@
+"""The ``aeos`` command line.
+
+Every command reads its settings from ``AEOS_*`` environment variables; a bad value, an
+unreachable database or bad input ends the command with a message on stderr and a
+non-zero exit status, and changes nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings
+
+from aeos.serve import Part, ServeOptions, run
+from query_api.settings import ApiSettings
+from storage import admin
+from storage.database import Database, open_database
+from storage.errors import StorageError
+from storage.schema import KEY_ROLES, PLANS
+from storage.settings import StorageSettings
+
+app = typer.Typer(
+    help="AEOS Observability: OpenTelemetry backend for the AEOS agent platform.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+orgs_app = typer.Typer(help="Create and list organisations (tenants).", no_args_is_help=True)
+keys_app = typer.Typer(help="Create and revoke API keys.", no_args_is_help=True)
+app.add_typer(orgs_app, name="orgs")
+app.add_typer(keys_app, name="keys")
+
+EXIT_ERROR = 1
+EXIT_BAD_SETTINGS = 2
+S = TypeVar("S", bound=BaseSettings)
+
+
+def _fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def load_settings(cls: Callable[[], S]) -> S:
+    """Builds a settings object; an invalid value exits naming the variable."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        prefix = str(getattr(cls, "model_config", {}).get("env_prefix", "AEOS_"))
+        problems = [
+            f"{prefix}{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        ]
+        _fail("invalid setting " + "; ".join(problems), EXIT_BAD_SETTINGS)
+
+
+@contextmanager
+def _database(*, migrate: bool = True) -> Iterator[Database]:
+    settings = load_settings(StorageSettings)
+    try:
+        with open_database(settings, run_migrations=migrate) as db:
+            yield db
+    except StorageError as exc:
+        _fail(str(exc))
+
+
+def _print_json(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, default=str))
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date (idempotent, safe to run concurrently)."""
+    with _database() as db:
+        result = db.migration
+        assert result is not None
+        _print_json(
+            {
+                "engine": result.engine,
+                "from_revision": result.from_revision,
+                "to_revision": result.to_revision,
+                "changed": result.changed,
+            }
+        )
+
+
+@orgs_app.command("create")
+def orgs_create(
+    name: Annotated[str, typer.Argument(help="Unique name of the organisation.")],
+    plan: Annotated[str, typer.Option(help=f"Plan tier: {', '.join(PLANS)}.")] = "free",
+) -> None:
+    """Create an org; prints its id, a new ingest key and a new admin key (shown once)."""
+    if plan not in PLANS:
+        _fail(f"unknown plan {plan!r}; expected one of {', '.join(PLANS)}")
+    with _database() as db, _storage_errors(), db.admin_engine().begin() as conn:
+        org = admin.create_org(conn, name, plan)
+    _print_json(
+        {
+            "org_id": org.org_id,
+            "name": org.name,
+            "plan": org.plan,
+            "ingest_key": org.ingest_key.plaintext,
+            "admin_key": org.admin_key.plaintext,
+        }
+    )
+
+
+@orgs_app.command("list")
+def orgs_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List all orgs with their plan and number of active keys."""
+    with _database() as db, _storage_errors(), db.admin_engine().begin() as conn:
+        rows = admin.list_orgs(conn)
+    if as_json:
+        _print_json([dataclasses.asdict(row) for row in rows])
+        return
+    typer.echo(f"{'ORG ID':36}  {'PLAN':10}  {'KEYS':>4}  NAME")
+    for row in rows:
+        typer.echo(f"{row.org_id!s:36}  {row.plan:10}  {row.active_keys:>4}  {row.name}")
+
+
+@keys_app.command("create")
+def keys_create(
+    org: Annotated[str, typer.Option(help="Name of the org that owns the key.")],
+    role: Annotated[str, typer.Option(help=f"Role: {', '.join(KEY_ROLES)}.")],
+    name: Annotated[str, typer.Option(help="A label to recognise the key by.")] = "",
+) -> None:
+    """Create an API key; prints it once (only its hash is stored)."""
+    if role not in KEY_ROLES:
+        _fail(f"unknown role {role!r}; expected one of {', '.join(KEY_ROLES)}")
+    with _database() as db, _storage_errors(), db.admin_engine().begin() as conn:
+        key = admin.create_key(conn, org, role, name)
+    _print_json(
+        {"key_id": key.key_id, "org_id": key.org_id, "role": key.role, "prefix": key.prefix,
+         "key": key.plaintext}
+    )
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (UUID) or prefix (aeos_ik_XXXXXXXX).")],
+) -> None:
+    """Revoke an API key; it stops working at once."""
+    with _database() as db, _storage_errors(), db.admin_engine().begin() as conn:
+        revoked_id, revoked_at, changed = admin.revoke_key(conn, key_id)
+    _print_json({"key_id": revoked_id, "revoked_at": revoked_at, "already_revoked": not changed})
+
+
+@app.command()
+def serve(
+    only: Annotated[
+        list[Part] | None, typer.Option(help="Run only these parts (repeatable).")
+    ] = None,
+    demo: Annotated[
+        bool, typer.Option(help="Create the 'demo' org if missing and print a fresh ingest key.")
+    ] = False,
+) -> None:
+    """Run the service (embedded PostgreSQL unless AEOS_DATABASE_URL is set)."""
+    api = load_settings(ApiSettings)
+    options = ServeOptions(frozenset(only or list(Part)), api, demo)
+    with _database() as db, _storage_errors():
+        run(db, options)
+
+
+@contextmanager
+def _storage_errors() -> Iterator[None]:
+    try:
+        yield
+    except StorageError as exc:
+        _fail(str(exc))
+
+
+def main() -> None:
+    """Entry point of the ``aeos`` console script."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,148 @@
+"""``aeos serve``: the composition root that runs the service's parts in one process.
+
+Everything runs on one asyncio loop; SIGINT (Ctrl-C) and SIGTERM stop every part
+gracefully, then the database handle closes, which stops the embedded PostgreSQL if this
+process started it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import TextIO
+
+import uvicorn
+from sqlalchemy import Engine
+
+from query_api import create_app
+from query_api.settings import ApiSettings
+from storage import admin
+from storage.database import Database
+from storage.errors import NotFoundError
+from storage.partitions import ensure_partitions
+
+_log = logging.getLogger(__name__)
+
+DEMO_ORG = "demo"
+PARTITION_MAINTENANCE_EVERY = timedelta(hours=1)
+
+
+class Part(StrEnum):
+    """Parts of the service ``--only`` can select."""
+
+    API = "api"
+    RECEIVER = "receiver"
+
+
+@dataclass(frozen=True, slots=True)
+class ServeOptions:
+    """What ``aeos serve`` runs."""
+
+    parts: frozenset[Part]
+    api: ApiSettings
+    demo: bool = False
+
+
+class _QuietSignalsServer(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to us (several parts share it)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def demo_ingest_key(db: Database) -> str:
+    """Creates the demo org if missing and a fresh ingest key for it (shown once)."""
+    with db.admin_engine().begin() as conn:
+        try:
+            admin.org_id_by_name(conn, DEMO_ORG)
+        except NotFoundError:
+            return admin.create_org(conn, DEMO_ORG, "pro").ingest_key.plaintext
+        return admin.create_key(conn, DEMO_ORG, "ingest", "make run demo").plaintext
+
+
+def maintain_partitions(engine: Engine) -> dict[str, int]:
+    """Creates upcoming partitions (PostgreSQL engine); a no-op on TimescaleDB."""
+    with engine.begin() as conn:
+        return ensure_partitions(conn, datetime.now(UTC))
+
+
+async def _partition_loop(engine: Engine) -> None:
+    while True:
+        await asyncio.sleep(PARTITION_MAINTENANCE_EVERY.total_seconds())
+        try:
+            created = await asyncio.to_thread(maintain_partitions, engine)
+            _log.info("partition maintenance created %s", created)
+        except Exception:  # keep serving; the next run retries
+            _log.exception("partition maintenance failed")
+
+
+async def serve(db: Database, options: ServeOptions, announce: Callable[[str], None]) -> None:
+    """Runs the selected parts until SIGINT or SIGTERM."""
+    engine = db.app_engine()
+    maintain_partitions(engine)
+    servers: list[uvicorn.Server] = []
+    if Part.API in options.parts:
+        app = create_app(engine)
+        config = uvicorn.Config(
+            app, host=options.api.host, port=options.api.port, log_level="warning", lifespan="off"
+        )
+        servers.append(_QuietSignalsServer(config))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    tasks = [asyncio.create_task(s.serve()) for s in servers]
+    maintenance = asyncio.create_task(_partition_loop(engine))
+    while servers and not all(s.started for s in servers):
+        if any(t.done() for t in tasks):
+            break
+        await asyncio.sleep(0.05)
+    for task in tasks:
+        if task.done() and task.exception() is not None:
+            raise RuntimeError(f"a part failed to start: {task.exception()}")
+    if any(t.done() for t in tasks):
+        raise RuntimeError("a part failed to start (is its port in use?)")
+    announce("ready")
+    await stop.wait()
+    for server in servers:
+        server.should_exit = True
+    maintenance.cancel()
+    await asyncio.gather(*tasks, maintenance, return_exceptions=True)
+
+
+def print_banner(
+    out: TextIO, db: Database, options: ServeOptions, demo_key: str | None
+) -> None:
+    """Prints the endpoints (and the demo ingest key) for a person to copy."""
+    lines = ["AEOS Observability is running."]
+    if Part.API in options.parts:
+        base = f"http://{options.api.host}:{options.api.port}"
+        lines.append(f"  Query API      {base}   (GET /healthz, /readyz; docs at {base}/docs)")
+    if Part.RECEIVER in options.parts:
+        lines.append("  OTLP receiver  not part of this build yet (gRPC :4317, HTTP :4318 planned)")
+    where = "embedded" if db.embedded is not None else "external"
+    shown = db.admin_url.render_as_string(hide_password=True)
+    lines.append(f"  PostgreSQL     {shown}   ({where}, {db.engine_kind} engine)")
+    if db.embedded is not None:
+        lines.append(f"                 data in {db.embedded.data_dir}; superuser password in "
+                     f"{db.embedded.data_dir / 'superuser.password'}")
+    if demo_key is not None:
+        lines.append(f"  Demo org       '{DEMO_ORG}', ingest key (shown once): {demo_key}")
+    lines.append("Press Ctrl-C to stop.")
+    print("\n".join(lines), file=out, flush=True)
+
+
+def run(db: Database, options: ServeOptions) -> None:
+    """Blocks serving until a signal arrives."""
+    demo_key = demo_ingest_key(db) if options.demo else None
+    asyncio.run(
+        serve(db, options, lambda _: print_banner(sys.stdout, db, options, demo_key))
+    )

@@ -1,0 +1,1 @@
+"""Grafana dashboards as JSON, generated from code and checked against storage relations."""

@@ -1,0 +1,50 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from pydantic import BaseModel
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
+
+from storage.tenancy import DbRole, Scope, act_as
+
+
+class Health(BaseModel):
+    """Liveness and readiness answer."""
+
+    status: str
+    storage_engine: str | None = None
+
+
+def _engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def create_app(engine: Engine) -> FastAPI:
+    """Builds the API on ``engine`` (an ``aeos_app`` login; see ``storage.database``)."""
+    app = FastAPI(title="AEOS Observability query API", version="0.1.0")
+    app.state.engine = engine
+
+    @app.get("/healthz", response_model=Health)
+    def healthz() -> Health:
+        """Liveness: the process answers."""
+        return Health(status="ok")
+
+    @app.get("/readyz", response_model=Health)
+    def readyz(db: Annotated[Engine, Depends(_engine)]) -> Health:
+        """Readiness: the database answers and is migrated."""
+        try:
+            with db.begin() as conn:
+                act_as(conn, Scope(DbRole.SUPPORT))
+                kind = conn.execute(
+                    text("SELECT value FROM aeos_meta WHERE key = 'storage_engine'")
+                ).scalar()
+        except OperationalError:
+            raise HTTPException(status_code=503, detail="database unavailable") from None
+        return Health(status="ok", storage_engine=kind)
+
+    return app

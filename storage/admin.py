@@ -1,0 +1,196 @@
+"""Administration of orgs and API keys (the CLI and, later, the admin API).
+
+Every function takes a connection inside a transaction that the caller owns, so that a
+multi-step operation (an org plus its first two keys) commits whole or not at all. They
+act as ``aeos_staff`` (see :mod:`storage.tenancy`): administration needs no more.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, func, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
+
+from storage.errors import ConflictError, InvalidInputError, NotFoundError
+from storage.keys import NewKey, generate_key, hash_key, parse_prefix
+from storage.schema import KEY_ROLES, PLANS, api_keys, orgs
+from storage.tenancy import DbRole, Scope, act_as
+
+MAX_ORG_NAME = 200
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedKey:
+    """A new key; ``plaintext`` is shown once."""
+
+    key_id: uuid.UUID
+    org_id: uuid.UUID
+    prefix: str
+    role: str
+    plaintext: str
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedOrg:
+    """A new org with its first ingest and admin keys."""
+
+    org_id: uuid.UUID
+    name: str
+    plan: str
+    ingest_key: CreatedKey
+    admin_key: CreatedKey
+
+
+@dataclass(frozen=True, slots=True)
+class OrgSummary:
+    """One row of ``aeos orgs list``."""
+
+    org_id: uuid.UUID
+    name: str
+    plan: str
+    workos_org_id: str | None
+    created_at: datetime
+    active_keys: int
+
+
+@dataclass(frozen=True, slots=True)
+class KeyIdentity:
+    """Who a presented key belongs to."""
+
+    key_id: uuid.UUID
+    org_id: uuid.UUID
+    role: str
+    require_signature: bool
+
+
+def _validate_org(name: str, plan: str) -> str:
+    clean = name.strip()
+    if not clean:
+        raise InvalidInputError("the org name must not be blank")
+    if len(clean) > MAX_ORG_NAME:
+        raise InvalidInputError(f"the org name is longer than {MAX_ORG_NAME} characters")
+    if plan not in PLANS:
+        raise InvalidInputError(f"unknown plan {plan!r}; expected one of {', '.join(PLANS)}")
+    return clean
+
+
+def create_org(conn: Connection, name: str, plan: str = "free") -> CreatedOrg:
+    """Creates an org and its first ingest and admin keys.
+
+    Raises:
+        InvalidInputError: blank or over-long name, unknown plan.
+        ConflictError: an org with this name exists.
+    """
+    clean = _validate_org(name, plan)
+    act_as(conn, Scope(DbRole.STAFF))
+    try:
+        with conn.begin_nested():
+            org_id = conn.execute(
+                insert(orgs).values(name=clean, plan=plan).returning(orgs.c.id)
+            ).scalar_one()
+    except IntegrityError:
+        raise ConflictError(f"an org named {clean!r} already exists") from None
+    ingest = _insert_key(conn, org_id, generate_key("ingest"), "ingest (created with org)")
+    admin = _insert_key(conn, org_id, generate_key("admin"), "admin (created with org)")
+    return CreatedOrg(org_id, clean, plan, ingest, admin)
+
+
+def list_orgs(conn: Connection) -> list[OrgSummary]:
+    """All orgs, by name, with their number of unrevoked keys."""
+    act_as(conn, Scope(DbRole.STAFF))
+    active = (
+        select(func.count())
+        .where(api_keys.c.org_id == orgs.c.id, api_keys.c.revoked_at.is_(None))
+        .scalar_subquery()
+    )
+    rows = conn.execute(
+        select(orgs.c.id, orgs.c.name, orgs.c.plan, orgs.c.workos_org_id, orgs.c.created_at, active)
+        .order_by(orgs.c.name)
+    ).all()
+    return [OrgSummary(*row) for row in rows]
+
+
+def org_id_by_name(conn: Connection, name: str) -> uuid.UUID:
+    """The id of the org named ``name``.
+
+    Raises:
+        NotFoundError: no such org.
+    """
+    act_as(conn, Scope(DbRole.STAFF))
+    org_id = conn.execute(select(orgs.c.id).where(orgs.c.name == name.strip())).scalar()
+    if org_id is None:
+        raise NotFoundError(f"no org named {name!r}")
+    return org_id
+
+
+def create_key(conn: Connection, org_name: str, role: str, name: str = "") -> CreatedKey:
+    """Creates a key with ``role`` for the org named ``org_name``.
+
+    Raises:
+        InvalidInputError: unknown role.
+        NotFoundError: no such org.
+    """
+    if role not in KEY_ROLES:
+        raise InvalidInputError(f"unknown role {role!r}; expected one of {', '.join(KEY_ROLES)}")
+    org_id = org_id_by_name(conn, org_name)
+    return _insert_key(conn, org_id, generate_key(role), name)
+
+
+def revoke_key(conn: Connection, key_ref: str) -> tuple[uuid.UUID, datetime, bool]:
+    """Revokes a key given its id or its prefix (``aeos_ik_XXXXXXXX``).
+
+    Returns:
+        The key id, when it was revoked, and whether this call revoked it (False if it
+        already was).
+
+    Raises:
+        NotFoundError: no such key.
+    """
+    act_as(conn, Scope(DbRole.STAFF))
+    where = _key_filter(key_ref)
+    row = conn.execute(select(api_keys.c.id, api_keys.c.revoked_at).where(where)).first()
+    if row is None:
+        raise NotFoundError(f"no API key {key_ref!r}")
+    if row.revoked_at is not None:
+        return row.id, row.revoked_at, False
+    revoked_at = conn.execute(
+        update(api_keys).where(api_keys.c.id == row.id).values(revoked_at=func.now())
+        .returning(api_keys.c.revoked_at)
+    ).scalar_one()
+    return row.id, revoked_at, True
+
+
+def authenticate(conn: Connection, plaintext: str) -> KeyIdentity | None:
+    """The identity of a presented key, or None if it is unknown, malformed or revoked."""
+    prefix = parse_prefix(plaintext.strip())
+    if prefix is None:
+        return None
+    row = conn.execute(
+        text("SELECT * FROM aeos_authenticate_key(:prefix, :hash)"),
+        {"prefix": prefix, "hash": hash_key(plaintext.strip())},
+    ).first()
+    return KeyIdentity(row.key_id, row.org_id, row.role, row.require_signature) if row else None
+
+
+def _key_filter(key_ref: str):  # type: ignore[no-untyped-def]
+    ref = key_ref.strip()
+    try:
+        return api_keys.c.id == uuid.UUID(ref)
+    except ValueError:
+        pass
+    prefix = parse_prefix(ref) or (ref if parse_prefix(ref + "_x") else None)
+    if prefix is None:
+        raise InvalidInputError(f"{key_ref!r} is neither a key id (UUID) nor a key prefix")
+    return api_keys.c.prefix == prefix
+
+
+def _insert_key(conn: Connection, org_id: uuid.UUID, key: NewKey, name: str) -> CreatedKey:
+    key_id = conn.execute(
+        insert(api_keys)
+        .values(org_id=org_id, prefix=key.prefix, key_hash=key.key_hash, role=key.role, name=name)
+        .returning(api_keys.c.id)
+    ).scalar_one()
+    return CreatedKey(key_id, org_id, key.prefix, key.role, key.plaintext)

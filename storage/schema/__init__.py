@@ -1,0 +1,106 @@
+"""The whole data model as SQLAlchemy Core metadata, plus facts the migrations need.
+
+Relation names and columns are the same on both storage engines; what differs (hypertables
+or native partitions) is described by ``PARTITIONED`` and applied by the migrations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from storage.schema._alerting import (
+    alert_evaluations,
+    alert_rules,
+    alert_states,
+    notification_endpoints,
+    notifications,
+    webhook_deliveries,
+)
+from storage.schema._base import PLANS, SUBSYSTEMS, metadata
+from storage.schema._fleet import agents, fleets, task_runs, tasks
+from storage.schema._rollups import (
+    ROLLUP_LEVELS,
+    cost_daily,
+    metric_rollup_1d,
+    metric_rollup_1h,
+    metric_rollup_1m,
+    model_prices,
+    span_red_1d,
+    span_red_1h,
+    span_red_1m,
+)
+from storage.schema._telemetry import cost_line_items, events, metric_points, spans, traces
+from storage.schema._tenancy import KEY_ROLES, aeos_meta, api_keys, db_role_orgs, orgs, users
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionSpec:
+    """How a raw telemetry table is split by time on either engine."""
+
+    time_column: str
+    interval: timedelta
+
+
+DAY = timedelta(days=1)
+WEEK = timedelta(days=7)
+
+#: Raw telemetry tables: hypertables on TimescaleDB, range partitions on PostgreSQL.
+PARTITIONED: dict[str, PartitionSpec] = {
+    "traces": PartitionSpec("start_time", DAY),
+    "spans": PartitionSpec("start_time", DAY),
+    "events": PartitionSpec("time", DAY),
+    "metric_points": PartitionSpec("time", DAY),
+    "cost_line_items": PartitionSpec("time", WEEK),
+    "alert_evaluations": PartitionSpec("time", WEEK),
+}
+
+#: Tables a tenant may write through the API (org admin CRUD) besides reading.
+TENANT_CONFIG_TABLES = frozenset(
+    {"alert_rules", "notification_endpoints", "notifications", "api_keys", "users"}
+)
+
+#: Tables holding rows of exactly one org; each gets row-level security.
+TENANT_TABLES = frozenset(
+    t.name for t in metadata.sorted_tables if "org_id" in t.c and t.name not in {"model_prices"}
+)
+
+__all__ = [
+    "KEY_ROLES",
+    "PARTITIONED",
+    "PLANS",
+    "ROLLUP_LEVELS",
+    "SUBSYSTEMS",
+    "TENANT_CONFIG_TABLES",
+    "TENANT_TABLES",
+    "PartitionSpec",
+    "aeos_meta",
+    "agents",
+    "alert_evaluations",
+    "alert_rules",
+    "alert_states",
+    "api_keys",
+    "cost_daily",
+    "cost_line_items",
+    "db_role_orgs",
+    "events",
+    "fleets",
+    "metadata",
+    "metric_points",
+    "metric_rollup_1d",
+    "metric_rollup_1h",
+    "metric_rollup_1m",
+    "model_prices",
+    "notification_endpoints",
+    "notifications",
+    "orgs",
+    "span_red_1d",
+    "span_red_1h",
+    "span_red_1m",
+    "spans",
+    "task_runs",
+    "tasks",
+    "traces",
+    "users",
+    "webhook_deliveries",
+]

@@ -1,0 +1,161 @@
+"""Test harness: a real PostgreSQL for the whole run, a fresh database for each test.
+
+The server is the embedded one (started here, in a temporary directory, on a free port),
+or the one ``AEOS_TEST_DATABASE_URL`` names (a superuser URL; use it for a server with
+TimescaleDB). Each engine the server supports gets a template database migrated once per
+run; each test gets a clone of it (``CREATE DATABASE ... TEMPLATE``), which takes tens of
+milliseconds, and it is dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+from sqlalchemy.engine import URL
+
+from storage.database import APP_ROLE, Database
+from storage.embedded import EmbeddedPostgres, free_port
+from storage.migrate import StorageEngine, migrate, timescale_available
+from storage.settings import EngineChoice, parse_database_url
+
+TEST_APP_PASSWORD = "aeos-test-app-password"  # noqa: S105 - a throwaway test server's role
+FAST_SERVER_SETTINGS = {
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+}
+
+
+@dataclass(frozen=True)
+class PgServer:
+    """The PostgreSQL server of this test run."""
+
+    admin_url: URL
+    timescale: bool
+
+    def conninfo(self, database: str | None = None) -> str:
+        """A libpq URL (for psycopg) to ``database`` on this server."""
+        url = self.admin_url.set(database=database) if database else self.admin_url
+        return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _admin(server: PgServer) -> psycopg.Connection[tuple[object, ...]]:
+    return psycopg.connect(server.conninfo(), autocommit=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
+    """The PostgreSQL server for the whole run."""
+    raw = os.environ.get("AEOS_TEST_DATABASE_URL")
+    embedded: EmbeddedPostgres | None = None
+    if raw:
+        url = parse_database_url(raw)
+    else:
+        data_dir = Path(tmp_path_factory.mktemp("pg"))
+        embedded = EmbeddedPostgres(data_dir, free_port(), FAST_SERVER_SETTINGS)
+        url = embedded.start()
+    try:
+        from sqlalchemy import create_engine
+        from sqlalchemy.pool import NullPool
+
+        engine = create_engine(url, poolclass=NullPool)
+        with engine.connect() as conn:
+            has_timescale = timescale_available(conn)
+        engine.dispose()
+        yield PgServer(url, has_timescale)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+ENGINES = [
+    pytest.param(StorageEngine.POSTGRES, id="postgres"),
+    pytest.param(StorageEngine.TIMESCALE, id="timescale", marks=pytest.mark.timescale),
+]
+
+
+@pytest.fixture(scope="session")
+def templates(pg_server: PgServer) -> Iterator[dict[StorageEngine, str]]:
+    """Migrated template databases, one per engine, created on first use."""
+    made: dict[StorageEngine, str] = {}
+    yield made
+    with _admin(pg_server) as conn:
+        for name in made.values():
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def _template(pg_server: PgServer, templates: dict[StorageEngine, str], engine: StorageEngine) -> str:
+    if engine is StorageEngine.TIMESCALE and not pg_server.timescale:
+        pytest.skip("the test server has no timescaledb (set AEOS_TEST_DATABASE_URL)")
+    if engine not in templates:
+        name = f"aeos_tmpl_{engine}_{uuid.uuid4().hex[:8]}"
+        create_database(pg_server, name)
+        migrate(pg_server.admin_url.set(database=name), EngineChoice(engine.value))
+        with _admin(pg_server) as conn:
+            conn.execute(
+                sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(
+                    sql.Identifier(APP_ROLE), sql.Literal(TEST_APP_PASSWORD)
+                )
+            )
+        templates[engine] = name
+    return templates[engine]
+
+
+def create_database(server: PgServer, name: str, template: str | None = None) -> None:
+    """Creates an empty database, or a clone of ``template``."""
+    with _admin(server) as conn:
+        if template is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        else:
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
+                    sql.Identifier(name), sql.Identifier(template)
+                )
+            )
+
+
+def drop_database(server: PgServer, name: str) -> None:
+    """Drops a database, disconnecting whoever is still on it."""
+    with _admin(server) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(params=ENGINES)
+def engine_kind(request: pytest.FixtureRequest) -> StorageEngine:
+    """Each storage engine the test server supports (the conformance suite runs on all)."""
+    kind: StorageEngine = request.param
+    return kind
+
+
+@pytest.fixture
+def database(
+    pg_server: PgServer, templates: dict[StorageEngine, str], engine_kind: StorageEngine
+) -> Iterator[Database]:
+    """A fresh migrated database for one test, on each engine the server supports."""
+    template = _template(pg_server, templates, engine_kind)
+    name = f"aeos_test_{uuid.uuid4().hex[:12]}"
+    create_database(pg_server, name, template)
+    db = Database(pg_server.admin_url.set(database=name), TEST_APP_PASSWORD)
+    try:
+        yield db
+    finally:
+        db.close()
+        drop_database(pg_server, name)
+
+
+@pytest.fixture
+def empty_database(pg_server: PgServer) -> Iterator[URL]:
+    """A fresh, empty (unmigrated) database; yields its admin URL."""
+    name = f"aeos_empty_{uuid.uuid4().hex[:12]}"
+    create_database(pg_server, name)
+    try:
+        yield pg_server.admin_url.set(database=name)
+    finally:
+        drop_database(pg_server, name)

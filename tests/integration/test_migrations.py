@@ -1,0 +1,167 @@
+"""Migrations: the migrated schema equals the metadata, re-running changes nothing,
+concurrent runs are safe, and the engine choice is honoured."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, create_engine, text
+from sqlalchemy.engine import URL
+from sqlalchemy.pool import NullPool
+
+from storage.database import Database
+from storage.errors import MigrationError
+from storage.migrate import StorageEngine, migrate
+from storage.schema import PARTITIONED, TENANT_TABLES, metadata
+from storage.settings import EngineChoice
+from tests.conftest import PgServer
+
+pytestmark = pytest.mark.usefixtures("pg_server")
+
+
+def _include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    # Partitions and default partitions are created by the service, not the metadata.
+    if type_ == "table" and reflected and compare_to is None:
+        return name not in {"alembic_version"} and not _is_partition(name or "")
+    return True
+
+
+def _is_partition(name: str) -> bool:
+    return any(name.startswith(f"{t}_p") or name == f"{t}_default" for t in PARTITIONED)
+
+
+def schema_diff(conn: Connection) -> list[Any]:
+    ctx = MigrationContext.configure(
+        conn,
+        opts={"include_object": _include, "compare_type": True, "compare_server_default": True},
+    )
+    return list(compare_metadata(ctx, metadata))
+
+
+def catalog_snapshot(conn: Connection) -> dict[str, list[Any]]:
+    """Everything a migration could change: columns, indexes, policies, functions, grants."""
+    queries = {
+        "columns": "SELECT table_name, column_name, data_type, is_nullable, column_default "
+        "FROM information_schema.columns WHERE table_schema = 'public' ORDER BY 1, 2",
+        "indexes": "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1",
+        "policies": "SELECT tablename, policyname, cmd, roles::text, qual, with_check "
+        "FROM pg_policies WHERE schemaname = 'public' ORDER BY 1, 2",
+        "functions": "SELECT proname, md5(prosrc) FROM pg_proc "
+        "WHERE pronamespace = 'public'::regnamespace ORDER BY 1",
+        "grants": "SELECT table_name, grantee, privilege_type FROM information_schema.role_table_grants "
+        "WHERE table_schema = 'public' ORDER BY 1, 2, 3",
+        "meta": "SELECT key, value FROM aeos_meta ORDER BY 1",
+    }
+    return {name: [tuple(r) for r in conn.execute(text(q))] for name, q in queries.items()}
+
+
+def _connect(db: Database) -> Any:
+    return db.admin_engine().connect()
+
+
+def test_migrated_schema_equals_metadata(database: Database) -> None:
+    with _connect(database) as conn:
+        assert schema_diff(conn) == []
+
+
+def test_second_migrate_changes_nothing(database: Database, engine_kind: StorageEngine) -> None:
+    with _connect(database) as conn:
+        before = catalog_snapshot(conn)
+    result = migrate(database.admin_url, EngineChoice(engine_kind.value))
+    assert not result.changed
+    assert result.engine is engine_kind
+    with _connect(database) as conn:
+        assert catalog_snapshot(conn) == before
+
+
+def test_concurrent_migrations_on_a_fresh_database(empty_database: URL) -> None:
+    results: list[Any] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            results.append(migrate(empty_database, EngineChoice.POSTGRES))
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sum(r.changed for r in results) == 1
+    engine = create_engine(empty_database, poolclass=NullPool)
+    with engine.connect() as conn:
+        assert schema_diff(conn) == []
+    engine.dispose()
+
+
+def test_engine_is_recorded_and_cannot_change(database: Database, engine_kind: StorageEngine) -> None:
+    other = EngineChoice.TIMESCALE if engine_kind is StorageEngine.POSTGRES else EngineChoice.POSTGRES
+    with pytest.raises(MigrationError, match="cannot be changed"):
+        migrate(database.admin_url, other)
+
+
+def test_timescale_forced_without_the_extension(empty_database: URL, pg_server: PgServer) -> None:
+    if pg_server.timescale:
+        pytest.skip("this server has timescaledb")
+    with pytest.raises(MigrationError, match="no timescaledb extension"):
+        migrate(empty_database, EngineChoice.TIMESCALE)
+    engine = create_engine(empty_database, poolclass=NullPool)
+    with engine.connect() as conn:  # nothing was created
+        assert conn.execute(text("SELECT count(*) FROM pg_tables WHERE schemaname='public'")).scalar() == 0
+    engine.dispose()
+
+
+def test_every_index_says_which_query_it_serves(database: Database) -> None:
+    tables = [t.name for t in metadata.sorted_tables]
+    with _connect(database) as conn:
+        rows = conn.execute(
+            text(
+                "SELECT c.relname, obj_description(c.oid, 'pg_class') FROM pg_index i "
+                "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid "
+                "WHERE t.relname = ANY(:tables) AND t.relnamespace = 'public'::regnamespace"
+            ),
+            {"tables": tables},
+        ).all()
+    assert len(rows) > 40
+    missing = [name for name, comment in rows if not (comment or "").startswith("serves: ")]
+    assert missing == []
+
+
+def test_row_level_security_on_every_tenant_table(database: Database) -> None:
+    with _connect(database) as conn:
+        rls = dict(
+            conn.execute(
+                text("SELECT relname, relrowsecurity FROM pg_class WHERE relname = ANY(:t)"),
+                {"t": [*TENANT_TABLES, "orgs", "model_prices"]},
+            ).all()
+        )
+    assert set(rls) == {*TENANT_TABLES, "orgs", "model_prices"}
+    assert all(rls.values()), [t for t, on in rls.items() if not on]
+
+
+def test_raw_tables_are_partitioned_per_engine(database: Database, engine_kind: StorageEngine) -> None:
+    with _connect(database) as conn:
+        if engine_kind is StorageEngine.TIMESCALE:
+            rows = conn.execute(
+                text(
+                    "SELECT hypertable_name, column_name, time_interval FROM "
+                    "timescaledb_information.dimensions"
+                )
+            ).all()
+            found = {r[0]: (r[1], r[2]) for r in rows}
+            assert found == {t: (s.time_column, s.interval) for t, s in PARTITIONED.items()}
+        else:
+            kinds = dict(
+                conn.execute(
+                    text("SELECT relname, relkind FROM pg_class WHERE relname = ANY(:t)"),
+                    {"t": list(PARTITIONED)},
+                ).all()
+            )
+            assert kinds == {t: "p" for t in PARTITIONED}
