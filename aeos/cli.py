@@ -61,10 +61,10 @@ def load_settings(cls: Callable[[], S]) -> S:
 
 
 @contextmanager
-def _database(*, migrate: bool = True) -> Iterator[Database]:
+def _database(*, own: bool = False) -> Iterator[Database]:
     settings = load_settings(StorageSettings)
     try:
-        with open_database(settings, run_migrations=migrate) as db:
+        with open_database(settings, own_embedded=own) as db:
             yield db
     except StorageError as exc:
         _fail(str(exc))
@@ -138,14 +138,21 @@ def keys_create(
     with _database() as db, _storage_errors(), db.admin_engine().begin() as conn:
         key = admin.create_key(conn, org, role, name)
     _print_json(
-        {"key_id": key.key_id, "org_id": key.org_id, "role": key.role, "prefix": key.prefix,
-         "key": key.plaintext}
+        {
+            "key_id": key.key_id,
+            "org_id": key.org_id,
+            "role": key.role,
+            "prefix": key.prefix,
+            "key": key.plaintext,
+        }
     )
 
 
 @keys_app.command("revoke")
 def keys_revoke(
-    key_id: Annotated[str, typer.Argument(help="The key's id (UUID) or prefix (aeos_ik_XXXXXXXX).")],
+    key_id: Annotated[
+        str, typer.Argument(help="The key's id (UUID) or prefix (aeos_ik_XXXXXXXX).")
+    ],
 ) -> None:
     """Revoke an API key; it stops working at once."""
     with _database() as db, _storage_errors(), db.admin_engine().begin() as conn:
@@ -165,7 +172,7 @@ def serve(
     """Run the service (embedded PostgreSQL unless AEOS_DATABASE_URL is set)."""
     api = load_settings(ApiSettings)
     options = ServeOptions(frozenset(only or list(Part)), api, demo)
-    with _database() as db, _storage_errors():
+    with _database(own=True) as db, _storage_errors():
         run(db, options)
 
 

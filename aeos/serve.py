@@ -118,9 +118,7 @@ async def serve(db: Database, options: ServeOptions, announce: Callable[[str], N
     await asyncio.gather(*tasks, maintenance, return_exceptions=True)
 
 
-def print_banner(
-    out: TextIO, db: Database, options: ServeOptions, demo_key: str | None
-) -> None:
+def print_banner(out: TextIO, db: Database, options: ServeOptions, demo_key: str | None) -> None:
     """Prints the endpoints (and the demo ingest key) for a person to copy."""
     lines = ["AEOS Observability is running."]
     if Part.API in options.parts:
@@ -132,8 +130,10 @@ def print_banner(
     shown = db.admin_url.render_as_string(hide_password=True)
     lines.append(f"  PostgreSQL     {shown}   ({where}, {db.engine_kind} engine)")
     if db.embedded is not None:
-        lines.append(f"                 data in {db.embedded.data_dir}; superuser password in "
-                     f"{db.embedded.data_dir / 'superuser.password'}")
+        lines.append(
+            f"                 data in {db.embedded.data_dir}; superuser password in "
+            f"{db.embedded.data_dir / 'superuser.password'}"
+        )
     if demo_key is not None:
         lines.append(f"  Demo org       '{DEMO_ORG}', ingest key (shown once): {demo_key}")
     lines.append("Press Ctrl-C to stop.")
@@ -143,6 +143,4 @@ def print_banner(
 def run(db: Database, options: ServeOptions) -> None:
     """Blocks serving until a signal arrives."""
     demo_key = demo_ingest_key(db) if options.demo else None
-    asyncio.run(
-        serve(db, options, lambda _: print_banner(sys.stdout, db, options, demo_key))
-    )
+    asyncio.run(serve(db, options, lambda _: print_banner(sys.stdout, db, options, demo_key)))

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 
 from storage.errors import ConflictError, InvalidInputError, NotFoundError
 from storage.keys import NewKey, generate_key, hash_key, parse_prefix
@@ -107,8 +108,9 @@ def list_orgs(conn: Connection) -> list[OrgSummary]:
         .scalar_subquery()
     )
     rows = conn.execute(
-        select(orgs.c.id, orgs.c.name, orgs.c.plan, orgs.c.workos_org_id, orgs.c.created_at, active)
-        .order_by(orgs.c.name)
+        select(
+            orgs.c.id, orgs.c.name, orgs.c.plan, orgs.c.workos_org_id, orgs.c.created_at, active
+        ).order_by(orgs.c.name)
     ).all()
     return [OrgSummary(*row) for row in rows]
 
@@ -120,7 +122,9 @@ def org_id_by_name(conn: Connection, name: str) -> uuid.UUID:
         NotFoundError: no such org.
     """
     act_as(conn, Scope(DbRole.STAFF))
-    org_id = conn.execute(select(orgs.c.id).where(orgs.c.name == name.strip())).scalar()
+    org_id: uuid.UUID | None = conn.execute(
+        select(orgs.c.id).where(orgs.c.name == name.strip())
+    ).scalar()
     if org_id is None:
         raise NotFoundError(f"no org named {name!r}")
     return org_id
@@ -157,7 +161,9 @@ def revoke_key(conn: Connection, key_ref: str) -> tuple[uuid.UUID, datetime, boo
     if row.revoked_at is not None:
         return row.id, row.revoked_at, False
     revoked_at = conn.execute(
-        update(api_keys).where(api_keys.c.id == row.id).values(revoked_at=func.now())
+        update(api_keys)
+        .where(api_keys.c.id == row.id)
+        .values(revoked_at=func.now())
         .returning(api_keys.c.revoked_at)
     ).scalar_one()
     return row.id, revoked_at, True
@@ -175,7 +181,7 @@ def authenticate(conn: Connection, plaintext: str) -> KeyIdentity | None:
     return KeyIdentity(row.key_id, row.org_id, row.role, row.require_signature) if row else None
 
 
-def _key_filter(key_ref: str):  # type: ignore[no-untyped-def]
+def _key_filter(key_ref: str) -> ColumnElement[bool]:
     ref = key_ref.strip()
     try:
         return api_keys.c.id == uuid.UUID(ref)

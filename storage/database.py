@@ -97,20 +97,24 @@ def _connect_args() -> dict[str, Any]:
 
 @contextmanager
 def open_database(
-    settings: StorageSettings, *, run_migrations: bool = True, embedded_settings: dict[str, str] | None = None
+    settings: StorageSettings,
+    *,
+    run_migrations: bool = True,
+    embedded_settings: dict[str, str] | None = None,
+    own_embedded: bool = False,
 ) -> Iterator[Database]:
     """Opens (and by default migrates) the database ``settings`` name.
 
     With no ``AEOS_DATABASE_URL`` this starts the embedded server in ``AEOS_DATA_DIR``,
-    or attaches to the one a running ``aeos serve`` owns, and stops it on exit if it
-    started it.
+    or attaches to the one a running ``aeos serve`` owns (unless ``own_embedded``: a
+    service must own its server), and stops it on exit if it started it.
 
     Raises:
         DatabaseUnavailableError: the database cannot be reached.
         EmbeddedDatabaseError: the embedded server cannot start.
         MigrationError: the schema cannot be brought up to date.
     """
-    db = _resolve(settings, embedded_settings or {})
+    db = _resolve(settings, embedded_settings or {}, own_embedded)
     try:
         _check_reachable(db)
         if run_migrations:
@@ -121,13 +125,13 @@ def open_database(
         db.close()
 
 
-def _resolve(settings: StorageSettings, embedded_settings: dict[str, str]) -> Database:
+def _resolve(settings: StorageSettings, embedded_settings: dict[str, str], own: bool) -> Database:
     url = settings.admin_url()
     app_password = settings.app_db_password.get_secret_value() if settings.app_db_password else None
     if url is not None:
         return Database(url, app_password, settings.pool_size)
     pg = EmbeddedPostgres(settings.data_dir, settings.embedded_port, embedded_settings)
-    pg.start()
+    pg.start(allow_attach=not own)
     try:
         admin_url = pg.ensure_database(EMBEDDED_DATABASE)
     except BaseException:
@@ -163,5 +167,7 @@ def _set_app_password(db: Database) -> None:
         return
     with db.admin_engine().begin() as conn:
         # Parameters cannot be bound in utility statements; quote the literal ourselves.
-        literal = conn.execute(text("SELECT quote_literal(:p)"), {"p": db.app_password}).scalar_one()
+        literal = conn.execute(
+            text("SELECT quote_literal(:p)"), {"p": db.app_password}
+        ).scalar_one()
         conn.execute(text(f"ALTER ROLE {APP_ROLE} LOGIN PASSWORD {literal}"))

@@ -141,10 +141,24 @@ class EmbeddedPostgres:
             database=database,
         )
 
-    def start(self) -> URL:
-        """Initialises (first time) and starts the server; returns the superuser URL."""
+    def start(self, *, allow_attach: bool = False) -> URL:
+        """Initialises (first time) and starts the server; returns the superuser URL.
+
+        Args:
+            allow_attach: if another aeos process owns this data directory, use its
+                server instead of failing (for short CLI commands next to ``aeos serve``).
+
+        Raises:
+            EmbeddedDatabaseError: the server cannot start, or another process owns the
+                data directory and ``allow_attach`` is false.
+        """
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if not self._acquire_lock():
+            if not allow_attach:
+                owner = (self.data_dir / "aeos.lock").read_text().strip() or "?"
+                raise EmbeddedDatabaseError(
+                    f"another aeos process (pid {owner}) is already serving {self.data_dir}"
+                )
             return self._attach()
         try:
             self._os_user = _ensure_os_user() if os.geteuid() == 0 else None
@@ -153,7 +167,8 @@ class EmbeddedPostgres:
             self._recover_stale_postmaster()
             if not port_is_free(self.port):
                 raise EmbeddedDatabaseError(
-                    f"port {self.port} on 127.0.0.1 is in use; set AEOS_EMBEDDED_PORT to a free port"
+                    f"port {self.port} on 127.0.0.1 is in use; "
+                    "set AEOS_EMBEDDED_PORT to a free port"
                 )
             self._spawn()
             self._wait_ready()
@@ -236,7 +251,9 @@ class EmbeddedPostgres:
         return self.url()
 
     def _run_as_pg(self, args: list[str], **kwargs: object) -> subprocess.CompletedProcess[bytes]:
-        user = {"user": self._os_user.pw_uid, "group": self._os_user.pw_gid} if self._os_user else {}
+        user = (
+            {"user": self._os_user.pw_uid, "group": self._os_user.pw_gid} if self._os_user else {}
+        )
         return subprocess.run(args, check=False, capture_output=True, **user, **kwargs)  # type: ignore[call-overload, no-any-return]
 
     def _initdb(self) -> None:
@@ -306,7 +323,9 @@ class EmbeddedPostgres:
         for key, value in self.settings.items():
             args += ["-c", f"{key}={value}"]
         log = self.log_path.open("ab")
-        user = {"user": self._os_user.pw_uid, "group": self._os_user.pw_gid} if self._os_user else {}
+        user = (
+            {"user": self._os_user.pw_uid, "group": self._os_user.pw_gid} if self._os_user else {}
+        )
         self._process = subprocess.Popen(  # type: ignore[call-overload]
             args,
             stdout=log,
@@ -334,7 +353,9 @@ class EmbeddedPostgres:
                     return
             except psycopg.OperationalError:
                 time.sleep(0.1)
-        raise EmbeddedDatabaseError(f"embedded PostgreSQL did not accept connections in time:\n{self._log_tail()}")
+        raise EmbeddedDatabaseError(
+            f"embedded PostgreSQL did not accept connections in time:\n{self._log_tail()}"
+        )
 
     def _log_tail(self, lines: int = 20) -> str:
         try:

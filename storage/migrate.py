@@ -50,7 +50,9 @@ class MigrationResult:
         return self.from_revision != self.to_revision
 
 
-def alembic_config(connection: Connection | None = None, engine: StorageEngine | None = None) -> Config:
+def alembic_config(
+    connection: Connection | None = None, engine: StorageEngine | None = None
+) -> Config:
     """An Alembic config for our migrations, bound to ``connection`` if given."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))

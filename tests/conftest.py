@@ -25,7 +25,7 @@ from storage.embedded import EmbeddedPostgres, free_port
 from storage.migrate import StorageEngine, migrate, timescale_available
 from storage.settings import EngineChoice, parse_database_url
 
-TEST_APP_PASSWORD = "aeos-test-app-password"  # noqa: S105 - a throwaway test server's role
+TEST_APP_PASSWORD = "aeos-test-app-password"
 FAST_SERVER_SETTINGS = {
     "fsync": "off",
     "synchronous_commit": "off",
@@ -88,10 +88,14 @@ def templates(pg_server: PgServer) -> Iterator[dict[StorageEngine, str]]:
     yield made
     with _admin(pg_server) as conn:
         for name in made.values():
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
 
 
-def _template(pg_server: PgServer, templates: dict[StorageEngine, str], engine: StorageEngine) -> str:
+def _template(
+    pg_server: PgServer, templates: dict[StorageEngine, str], engine: StorageEngine
+) -> str:
     if engine is StorageEngine.TIMESCALE and not pg_server.timescale:
         pytest.skip("the test server has no timescaledb (set AEOS_TEST_DATABASE_URL)")
     if engine not in templates:
@@ -124,7 +128,9 @@ def create_database(server: PgServer, name: str, template: str | None = None) ->
 def drop_database(server: PgServer, name: str) -> None:
     """Drops a database, disconnecting whoever is still on it."""
     with _admin(server) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 @pytest.fixture(params=ENGINES)

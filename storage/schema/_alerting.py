@@ -35,7 +35,9 @@ DELIVERY_STATUSES = ("pending", "delivered", "failed")
 
 
 def _uuid_pk() -> Column[object]:
-    return Column("id", Uuid(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()"))
+    return Column(
+        "id", Uuid(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")
+    )
 
 
 alert_rules = Table(
@@ -52,7 +54,9 @@ alert_rules = Table(
     ts("updated_at", nullable=True),
     CheckConstraint(one_of("severity", SEVERITIES), name="severity"),
     CheckConstraint(one_of("type", RULE_TYPES), name="type"),
-    indexed("ix_alert_rules_org_enabled", "org_id", "enabled", serves="rules to evaluate for an org"),
+    indexed(
+        "ix_alert_rules_org_enabled", "org_id", "enabled", serves="rules to evaluate for an org"
+    ),
     comment="Alert rules: params hold metric, window, threshold and comparator.",
 )
 
@@ -60,7 +64,12 @@ alert_states = Table(
     "alert_states",
     metadata,
     org_id_column(),
-    Column("rule_id", Uuid(as_uuid=True), ForeignKey("alert_rules.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "rule_id",
+        Uuid(as_uuid=True),
+        ForeignKey("alert_rules.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
     Column("state", Text, nullable=False, server_default=text("'ok'")),
     Column("is_firing", Boolean, nullable=False, server_default=text("false")),
     ts("last_evaluated_at", nullable=True),

@@ -44,7 +44,9 @@ def org_id_column(*, fk: bool = True) -> Column[Any]:
 
 def created_at() -> Column[Any]:
     """A ``created_at timestamptz NOT NULL DEFAULT now()`` column."""
-    return Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("now()"))
+    return Column(
+        "created_at", DateTime(timezone=True), nullable=False, server_default=text("now()")
+    )
 
 
 def ts(name: str, *, nullable: bool = False) -> Column[Any]:

@@ -58,8 +58,15 @@ agents = Table(
     PrimaryKeyConstraint("org_id", "agent_id"),
     CheckConstraint(one_of("subsystem", SUBSYSTEMS), name="subsystem"),
     CheckConstraint(one_of("status", AGENT_STATUSES), name="status"),
-    indexed("ix_agents_org_fleet", "org_id", "fleet_id", serves="agents of a fleet (fleet health grid)"),
-    indexed("ix_agents_org_status", "org_id", "status", serves="agents by status (offline/degraded list)"),
+    indexed(
+        "ix_agents_org_fleet", "org_id", "fleet_id", serves="agents of a fleet (fleet health grid)"
+    ),
+    indexed(
+        "ix_agents_org_status",
+        "org_id",
+        "status",
+        serves="agents by status (offline/degraded list)",
+    ),
     comment="Agents, upserted from OTLP resources; version gives version skew.",
 )
 
@@ -92,7 +99,9 @@ task_runs = Table(
     created_at(),
     PrimaryKeyConstraint("org_id", "task_run_id"),
     CheckConstraint(one_of("status", TASK_RUN_STATUSES), name="status"),
-    indexed("ix_task_runs_org_created", "org_id", "created_at", serves="Task Runs view, newest first"),
+    indexed(
+        "ix_task_runs_org_created", "org_id", "created_at", serves="Task Runs view, newest first"
+    ),
     indexed(
         "ix_task_runs_org_status_created",
         "org_id",

@@ -54,7 +54,9 @@ def _span_red(level: str) -> Table:
         Column("duration_min_ms", Double, nullable=True),
         Column("duration_max_ms", Double, nullable=True),
         Column("duration_hist", ARRAY(BigInteger), nullable=True),
-        PrimaryKeyConstraint("org_id", "bucket", "subsystem", "service_name", "operation", "agent_id"),
+        PrimaryKeyConstraint(
+            "org_id", "bucket", "subsystem", "service_name", "operation", "agent_id"
+        ),
         comment=f"Span requests/errors/duration per {level} bucket; duration_hist is log-bucketed.",
     )
 
@@ -84,7 +86,7 @@ def _metric_rollup(level: str) -> Table:
             "bucket",
             serves=f"all metric rollups of an org in a window ({level})",
         ),
-        comment=f"OTLP metric points per series per {level}: count/sum/min/max/last, histograms merged.",
+        comment=f"Metric points per series per {level}: count/sum/min/max/last, merged histograms",
     )
 
 

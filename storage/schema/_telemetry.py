@@ -132,7 +132,9 @@ events = Table(
     jsonb("payload"),
     jsonb("resource_attributes"),
     PrimaryKeyConstraint("org_id", "event_id", "time"),
-    CheckConstraint(one_of("severity", ("debug", "info", "warn", "error", "fatal")), name="severity"),
+    CheckConstraint(
+        one_of("severity", ("debug", "info", "warn", "error", "fatal")), name="severity"
+    ),
     CheckConstraint(one_of("subsystem", SUBSYSTEMS), name="subsystem"),
     indexed("ix_events_org_time", "org_id", "time", serves="event timeline of an org"),
     indexed(
@@ -185,7 +187,9 @@ metric_points = Table(
     PrimaryKeyConstraint("org_id", "metric", "series_id", "time"),
     CheckConstraint(one_of("kind", METRIC_KINDS), name="kind"),
     CheckConstraint(one_of("subsystem", SUBSYSTEMS), name="subsystem"),
-    indexed("ix_metric_points_org_time", "org_id", "time", serves="all metrics of an org in a window"),
+    indexed(
+        "ix_metric_points_org_time", "org_id", "time", serves="all metrics of an org in a window"
+    ),
     comment="OTLP data points; series_id hashes metric + resource + point attributes.",
 )
 

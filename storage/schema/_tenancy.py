@@ -64,8 +64,16 @@ users = Table(
     Column("system_role", Text, nullable=True),
     created_at(),
     CheckConstraint(one_of("org_role", ORG_ROLES), name="org_role"),
-    CheckConstraint(f"system_role IS NULL OR {one_of('system_role', SYSTEM_ROLES)}", name="system_role"),
-    indexed("ix_users_org_email", "org_id", "email", unique=True, serves="user lookup by email within an org"),
+    CheckConstraint(
+        f"system_role IS NULL OR {one_of('system_role', SYSTEM_ROLES)}", name="system_role"
+    ),
+    indexed(
+        "ix_users_org_email",
+        "org_id",
+        "email",
+        unique=True,
+        serves="user lookup by email within an org",
+    ),
     comment="People (from WorkOS); system_role grants ALIAS staff access across orgs.",
 )
 
@@ -84,7 +92,9 @@ api_keys = Table(
     ts("revoked_at", nullable=True),
     CheckConstraint(one_of("role", KEY_ROLES), name="role"),
     CheckConstraint("octet_length(key_hash) = 32", name="sha256"),
-    indexed("ix_api_keys_org_created", "org_id", "created_at", serves="list an org's keys, newest first"),
+    indexed(
+        "ix_api_keys_org_created", "org_id", "created_at", serves="list an org's keys, newest first"
+    ),
     comment="Machine credentials: only the SHA-256 of the secret is stored; prefix identifies.",
 )
 

@@ -101,8 +101,12 @@ def test_concurrent_migrations_on_a_fresh_database(empty_database: URL) -> None:
     engine.dispose()
 
 
-def test_engine_is_recorded_and_cannot_change(database: Database, engine_kind: StorageEngine) -> None:
-    other = EngineChoice.TIMESCALE if engine_kind is StorageEngine.POSTGRES else EngineChoice.POSTGRES
+def test_engine_is_recorded_and_cannot_change(
+    database: Database, engine_kind: StorageEngine
+) -> None:
+    other = (
+        EngineChoice.TIMESCALE if engine_kind is StorageEngine.POSTGRES else EngineChoice.POSTGRES
+    )
     with pytest.raises(MigrationError, match="cannot be changed"):
         migrate(database.admin_url, other)
 
@@ -114,7 +118,10 @@ def test_timescale_forced_without_the_extension(empty_database: URL, pg_server: 
         migrate(empty_database, EngineChoice.TIMESCALE)
     engine = create_engine(empty_database, poolclass=NullPool)
     with engine.connect() as conn:  # nothing was created
-        assert conn.execute(text("SELECT count(*) FROM pg_tables WHERE schemaname='public'")).scalar() == 0
+        assert (
+            conn.execute(text("SELECT count(*) FROM pg_tables WHERE schemaname='public'")).scalar()
+            == 0
+        )
     engine.dispose()
 
 
@@ -146,7 +153,9 @@ def test_row_level_security_on_every_tenant_table(database: Database) -> None:
     assert all(rls.values()), [t for t, on in rls.items() if not on]
 
 
-def test_raw_tables_are_partitioned_per_engine(database: Database, engine_kind: StorageEngine) -> None:
+def test_raw_tables_are_partitioned_per_engine(
+    database: Database, engine_kind: StorageEngine
+) -> None:
     with _connect(database) as conn:
         if engine_kind is StorageEngine.TIMESCALE:
             rows = conn.execute(

@@ -11,6 +11,8 @@ Create Date: 2026-11-28 14:31:40.550687
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
@@ -32,7 +34,7 @@ _PARTITION_COLUMNS = {
 }
 
 
-def _partition_by(table: str) -> dict[str, str]:
+def _partition_by(table: str) -> dict[str, Any]:
     if op.get_context().config.attributes.get("storage_engine") == "timescale":  # type: ignore[union-attr]
         return {}
     return {"postgresql_partition_by": f"RANGE ({_PARTITION_COLUMNS[table]})"}
@@ -273,7 +275,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint(
             "org_id", "metric", "series_id", "bucket", name=op.f("pk_metric_rollup_1d")
         ),
-        comment="OTLP metric points per series per 1d: count/sum/min/max/last, histograms merged.",
+        comment="Metric points per series per 1d: count/sum/min/max/last, merged histograms",
     )
     op.create_index(
         "ix_metric_rollup_1d_org_bucket", "metric_rollup_1d", ["org_id", "bucket"], unique=False
@@ -301,7 +303,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint(
             "org_id", "metric", "series_id", "bucket", name=op.f("pk_metric_rollup_1h")
         ),
-        comment="OTLP metric points per series per 1h: count/sum/min/max/last, histograms merged.",
+        comment="Metric points per series per 1h: count/sum/min/max/last, merged histograms",
     )
     op.create_index(
         "ix_metric_rollup_1h_org_bucket", "metric_rollup_1h", ["org_id", "bucket"], unique=False
@@ -329,7 +331,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint(
             "org_id", "metric", "series_id", "bucket", name=op.f("pk_metric_rollup_1m")
         ),
-        comment="OTLP metric points per series per 1m: count/sum/min/max/last, histograms merged.",
+        comment="Metric points per series per 1m: count/sum/min/max/last, merged histograms",
     )
     op.create_index(
         "ix_metric_rollup_1m_org_bucket", "metric_rollup_1m", ["org_id", "bucket"], unique=False

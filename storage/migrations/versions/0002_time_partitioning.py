@@ -85,8 +85,8 @@ def upgrade() -> None:
     if engine not in ("timescale", "postgres"):
         raise RuntimeError(f"unknown storage engine {engine!r}")
     op.execute(
-        "INSERT INTO aeos_meta (key, value) VALUES ('storage_engine', '%s') "
-        "ON CONFLICT (key) DO NOTHING" % engine
+        f"INSERT INTO aeos_meta (key, value) VALUES ('storage_engine', '{engine}') "
+        "ON CONFLICT (key) DO NOTHING"
     )
     for table, (column, interval) in _RAW_TABLES.items():
         op.execute(

@@ -54,7 +54,9 @@ _TENANT_TABLES = (*_RAW, *_ROLLUPS, *_ENTITIES, *_ALERTING, "users", "api_keys")
 _TENANT_WRITABLE = ("alert_rules", "notification_endpoints", "notifications", "users")
 _STAFF_WRITABLE = (*_TENANT_WRITABLE, "orgs", "model_prices", "db_role_orgs")
 _WORKER_WRITABLE = ("alert_states", "alert_evaluations", "notifications", "webhook_deliveries")
-_KEY_COLUMNS = "id, org_id, prefix, role, name, require_signature, created_at, last_used_at, revoked_at"
+_KEY_COLUMNS = (
+    "id, org_id, prefix, role, name, require_signature, created_at, last_used_at, revoked_at"
+)
 
 _INDEX_COMMENTS = {
     "ix_cost_line_items_org_task_run": "cost of a task run",
@@ -183,14 +185,18 @@ def _grants() -> None:
     for table in _TENANT_WRITABLE:
         op.execute(f"GRANT INSERT, UPDATE, DELETE ON {table} TO aeos_tenant")
     op.execute("GRANT INSERT ON api_keys TO aeos_tenant, aeos_staff")
-    op.execute("GRANT UPDATE (name, revoked_at, require_signature) ON api_keys TO aeos_tenant, aeos_staff")
+    op.execute(
+        "GRANT UPDATE (name, revoked_at, require_signature) ON api_keys TO aeos_tenant, aeos_staff"
+    )
     for table in _STAFF_WRITABLE:
         op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO aeos_staff")
     for table in _WORKER_WRITABLE:
         op.execute(f"GRANT INSERT, UPDATE, DELETE ON {table} TO aeos_worker")
     op.execute(f"GRANT SELECT ON orgs, model_prices, aeos_meta TO {readers}, aeos_ingest")
     op.execute("GRANT USAGE ON SEQUENCE model_prices_id_seq TO aeos_staff")
-    op.execute("GRANT EXECUTE ON FUNCTION aeos_authenticate_key(text, bytea) TO aeos_app, aeos_ingest")
+    op.execute(
+        "GRANT EXECUTE ON FUNCTION aeos_authenticate_key(text, bytea) TO aeos_app, aeos_ingest"
+    )
     engine = op.get_context().config.attributes.get("storage_engine")  # type: ignore[union-attr]
     if engine == "postgres":
         op.execute(

@@ -1,0 +1,1 @@
+"""Composition root: the ``aeos`` CLI and the wiring of ``aeos serve``."""

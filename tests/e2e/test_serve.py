@@ -1,0 +1,170 @@
+"""``aeos serve`` on the embedded PostgreSQL, run as a user runs it: as a process."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from storage.embedded import free_port
+
+pytestmark = pytest.mark.slow
+
+BANNER_TIMEOUT_S = 60
+
+
+def _env(data_dir: Path, api_port: int, pg_port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AEOS_")}
+    env.update(
+        AEOS_DATA_DIR=str(data_dir),
+        AEOS_EMBEDDED_PORT=str(pg_port),
+        AEOS_API_PORT=str(api_port),
+    )
+    return env
+
+
+def _postgres_of(data_dir: Path) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if cmdline and cmdline[0].endswith("postgres") and any(str(data_dir) in c for c in cmdline):
+            found.append(proc)
+    return found
+
+
+def _wait_gone(data_dir: Path, timeout: float = 30) -> list[psutil.Process]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        left = _postgres_of(data_dir)
+        if not left:
+            return []
+        time.sleep(0.2)
+    return _postgres_of(data_dir)
+
+
+class Service:
+    def __init__(self, data_dir: Path, *args: str) -> None:
+        self.data_dir = data_dir
+        self.api_port, self.pg_port = free_port(), free_port()
+        self.env = _env(data_dir, self.api_port, self.pg_port)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "aeos", "serve", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env,
+        )
+        self.banner = self._read_banner()
+
+    def _read_banner(self) -> str:
+        assert self.proc.stdout is not None
+        lines: list[str] = []
+        deadline = time.monotonic() + BANNER_TIMEOUT_S
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if line.startswith("Press Ctrl-C"):
+                return "".join(lines)
+        self.proc.kill()
+        _, err = self.proc.communicate()
+        raise AssertionError(f"no banner within {BANNER_TIMEOUT_S}s: {''.join(lines)}\n{err}")
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "aeos", *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=60,
+        )
+
+    def stop(self, sig: int) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        _, self.stderr = self.proc.communicate(timeout=30)
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.communicate()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path / "data"
+    for proc in _postgres_of(tmp_path / "data"):  # never leave a server behind
+        proc.kill()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_serve_prints_endpoints_and_stops_cleanly(data_dir: Path, sig: int) -> None:
+    started = time.monotonic()
+    service = Service(data_dir, "--demo")
+    assert time.monotonic() - started < BANNER_TIMEOUT_S
+    assert f"http://127.0.0.1:{service.api_port}" in service.banner
+    key = re.search(r"ingest key \(shown once\): (aeos_ik_\S+)", service.banner)
+    assert key is not None
+    ready = httpx.get(f"http://127.0.0.1:{service.api_port}/readyz", timeout=10).json()
+    assert ready == {"status": "ok", "storage_engine": "postgres"}
+    assert _postgres_of(data_dir)
+    # The CLI works next to a running service: it attaches to the same embedded server.
+    listed = service.cli("orgs", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [o["name"] for o in json.loads(listed.stdout)] == ["demo"]
+    assert service.stop(sig) == 0
+    assert _wait_gone(data_dir, timeout=5) == []
+
+
+def test_restart_reuses_data_and_recovers_from_sigkill(data_dir: Path) -> None:
+    first = Service(data_dir, "--demo")
+    created = first.cli("orgs", "create", "kept", "--plan", "pro")
+    assert created.returncode == 0, created.stderr
+    first.kill()  # SIGKILL: no cleanup runs in aeos itself
+    # The postmaster notices its parent died (PR_SET_PDEATHSIG) and shuts down.
+    assert _wait_gone(data_dir) == []
+    second = Service(data_dir)
+    listed = second.cli("orgs", "list", "--json")
+    assert sorted(o["name"] for o in json.loads(listed.stdout)) == ["demo", "kept"]
+    second.stop(signal.SIGTERM)
+    assert _wait_gone(data_dir, timeout=5) == []
+
+
+def test_stale_postmaster_pid_is_recovered(data_dir: Path) -> None:
+    first = Service(data_dir)
+    first.stop(signal.SIGTERM)
+    pid_file = data_dir / "pg18" / "postmaster.pid"
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    pid_file.write_text(f"{dead.pid}\n{data_dir / 'pg18'}\n0\n5432\n\n127.0.0.1\n0 0\nready\n")
+    second = Service(data_dir)
+    assert "Press Ctrl-C" in second.banner
+    second.stop(signal.SIGTERM)
+
+
+def test_second_service_on_same_data_dir_is_refused_clearly(data_dir: Path) -> None:
+    first = Service(data_dir)
+    try:
+        env = _env(data_dir, free_port(), free_port())
+        result = subprocess.run(
+            [sys.executable, "-m", "aeos", "serve"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+        assert result.returncode == 1
+        assert "already serving" in result.stderr
+    finally:
+        first.stop(signal.SIGTERM)
