@@ -47,7 +47,6 @@ WEEK = timedelta(days=7)
 
 #: Raw telemetry tables: hypertables on TimescaleDB, range partitions on PostgreSQL.
 PARTITIONED: dict[str, PartitionSpec] = {
-    "traces": PartitionSpec("start_time", DAY),
     "spans": PartitionSpec("start_time", DAY),
     "events": PartitionSpec("time", DAY),
     "metric_points": PartitionSpec("time", DAY),

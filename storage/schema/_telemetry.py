@@ -1,6 +1,8 @@
 """Raw telemetry: traces, spans, events, metric points and cost line items.
 
 These are the high-volume, short-retention tables. On TimescaleDB they are hypertables;
+``traces`` is the exception: one summary row per trace, updated as its spans arrive in
+any order, keyed by ``(org_id, trace_id)`` so that a late early span cannot split it;
 on plain PostgreSQL they are range-partitioned by their time column (see
 ``storage.schema.PARTITIONED``). Every unique key includes the time column because both
 engines require it, and every unique key doubles as the de-duplication key for retried
@@ -55,7 +57,7 @@ traces = Table(
     _opt_text("root_span_name"),
     _opt_text("task_run_id"),
     Column("sampled", Boolean, nullable=False, server_default=text("true")),
-    PrimaryKeyConstraint("org_id", "trace_id", "start_time"),
+    PrimaryKeyConstraint("org_id", "trace_id"),
     indexed("ix_traces_org_start", "org_id", "start_time", serves="trace search by time range"),
     comment="One summary per trace (start, end, counts, root); status is error if error_count > 0.",
 )

@@ -25,7 +25,6 @@ depends_on = None
 
 # Frozen copy of storage.schema.PARTITIONED as of this revision: table -> time column.
 _PARTITION_COLUMNS = {
-    "traces": "start_time",
     "spans": "start_time",
     "events": "time",
     "metric_points": "time",
@@ -547,9 +546,8 @@ def upgrade() -> None:
         sa.Column("root_span_name", sa.Text(), nullable=True),
         sa.Column("task_run_id", sa.Text(), nullable=True),
         sa.Column("sampled", sa.Boolean(), server_default=sa.text("true"), nullable=False),
-        sa.PrimaryKeyConstraint("org_id", "trace_id", "start_time", name=op.f("pk_traces")),
+        sa.PrimaryKeyConstraint("org_id", "trace_id", name=op.f("pk_traces")),
         comment="One summary per trace (start, end, counts, root); status is error if error_count > 0.",
-        **_partition_by("traces"),
     )
     op.create_index("ix_traces_org_start", "traces", ["org_id", "start_time"], unique=False)
     op.create_table(

@@ -22,7 +22,6 @@ depends_on = None
 
 # table -> (time column, chunk / partition interval), frozen as of this revision.
 _RAW_TABLES = {
-    "traces": ("start_time", "1 day"),
     "spans": ("start_time", "1 day"),
     "events": ("time", "1 day"),
     "metric_points": ("time", "1 day"),

@@ -103,7 +103,7 @@ _INDEX_COMMENTS = {
     "pk_span_red_1h": "rollup upsert key; RED metrics of an org over time (1h)",
     "pk_span_red_1m": "rollup upsert key; RED metrics of an org over time (1m)",
     "pk_spans": "dedupe of retried exports; all spans of a trace",
-    "pk_traces": "trace by id; dedupe of trace summaries",
+    "pk_traces": "trace summary by id (upsert as spans arrive)",
     "pk_agents": "agent by id within an org (upsert from resources)",
     "pk_alert_rules": "rule by id",
     "pk_api_keys": "key by id (revoke)",
