@@ -69,6 +69,16 @@ class Database:
 
         return self._track(engine)
 
+    def app_conninfo(self) -> str:
+        """A libpq URL for raw psycopg connections of the service (the ingest writer).
+
+        Such connections must ``SET ROLE`` before touching tables, as ``act_as`` does.
+        """
+        url = self.admin_url
+        if self.app_password is not None:
+            url = url.set(username=APP_ROLE, password=self.app_password)
+        return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
     @property
     def engine_kind(self) -> StorageEngine:
         """The storage engine this database was migrated for."""

@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from storage.errors import DatabaseUnavailableError, MigrationError
+from storage.pricing import load_shipped_prices
 from storage.settings import EngineChoice
 
 _log = logging.getLogger(__name__)
@@ -94,6 +95,10 @@ def _migrate_locked(conn: Connection, choice: EngineChoice) -> MigrationResult:
     conn.commit()
     command.upgrade(alembic_config(conn, storage_engine), "head")
     conn.commit()
+    prices = load_shipped_prices(conn)
+    conn.commit()
+    if prices:
+        _log.info("loaded %d shipped model prices", prices)
     after = MigrationContext.configure(conn).get_current_revision()
     conn.commit()
     if before != after:

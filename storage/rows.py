@@ -157,6 +157,7 @@ class TaskRunSighting:
     trace_id: bytes
     is_root: bool  # the task run's own span (its duration is the run's duration)
     task_title: str | None = None
+    span_id: bytes = b""  # the span it came from (so a retried export counts once)
 
 
 @dataclass(slots=True)

@@ -1,7 +1,9 @@
 """Tenancy in the database: roles, row-level security, grants, index comments.
 
 Roles (cluster-wide, created if missing):
-- ``aeos_ingest``  the receiver: writes telemetry and entities of any org.
+- ``aeos_ingest``  the receiver: writes telemetry and entities of any org. BYPASSRLS,
+  because PostgreSQL refuses COPY into a table with row-level security; it can see every
+  org through its policies anyway, and its grants still bound what it touches.
 - ``aeos_worker``  scheduled jobs (alerting, retention, partitions): any org.
 - ``aeos_tenant``  an org's users: sees exactly one org, ``aeos_current_org()``.
 - ``aeos_staff``   ALIAS admins: read all orgs, write configuration.
@@ -156,6 +158,7 @@ def _create_roles() -> None:
             f"DO $$ BEGIN CREATE ROLE {role} {login}; "
             "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
         )
+    op.execute("ALTER ROLE aeos_ingest BYPASSRLS")
     op.execute(f"GRANT {', '.join(_ROLES)} TO aeos_app")
     op.execute("GRANT USAGE ON SCHEMA public TO " + ", ".join(_ROLES))
 
