@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
 from aeos.serve import Part, ServeOptions, run
+from otlp_receiver.settings import ReceiverSettings
 from query_api.settings import ApiSettings
 from storage import admin
 from storage.database import Database, open_database
@@ -171,7 +172,8 @@ def serve(
 ) -> None:
     """Run the service (embedded PostgreSQL unless AEOS_DATABASE_URL is set)."""
     api = load_settings(ApiSettings)
-    options = ServeOptions(frozenset(only or list(Part)), api, demo)
+    receiver = load_settings(ReceiverSettings)
+    options = ServeOptions(frozenset(only or list(Part)), api, receiver, demo)
     with _database(own=True) as db, _storage_errors():
         run(db, options)
 

@@ -22,11 +22,14 @@ import uvicorn
 from sqlalchemy import Engine
 
 from query_api import create_app
+from otlp_receiver.settings import ReceiverSettings
 from query_api.settings import ApiSettings
 from storage import admin
 from storage.database import Database
 from storage.errors import NotFoundError
 from storage.partitions import ensure_partitions
+
+from aeos._workers import ReceiverWorkers
 
 _log = logging.getLogger(__name__)
 
@@ -47,6 +50,7 @@ class ServeOptions:
 
     parts: frozenset[Part]
     api: ApiSettings
+    receiver: ReceiverSettings
     demo: bool = False
 
 
@@ -88,6 +92,18 @@ async def serve(db: Database, options: ServeOptions, announce: Callable[[str], N
     """Runs the selected parts until SIGINT or SIGTERM."""
     engine = db.app_engine()
     maintain_partitions(engine)
+    workers = ReceiverWorkers(options.receiver, db.app_conninfo())
+    if Part.RECEIVER in options.parts:
+        workers.start()  # from the main thread: children get a parent-death signal
+    try:
+        await _serve_api(engine, options, announce, workers)
+    finally:
+        await asyncio.to_thread(workers.stop)
+
+
+async def _serve_api(
+    engine: Engine, options: ServeOptions, announce: Callable[[str], None], workers: ReceiverWorkers
+) -> None:
     servers: list[uvicorn.Server] = []
     if Part.API in options.parts:
         app = create_app(engine)
@@ -111,7 +127,10 @@ async def serve(db: Database, options: ServeOptions, announce: Callable[[str], N
     if any(t.done() for t in tasks):
         raise RuntimeError("a part failed to start (is its port in use?)")
     announce("ready")
-    await stop.wait()
+    while not stop.is_set():
+        workers.supervise()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=1.0)
     for server in servers:
         server.should_exit = True
     maintenance.cancel()
@@ -125,7 +144,10 @@ def print_banner(out: TextIO, db: Database, options: ServeOptions, demo_key: str
         base = f"http://{options.api.host}:{options.api.port}"
         lines.append(f"  Query API      {base}   (GET /healthz, /readyz; docs at {base}/docs)")
     if Part.RECEIVER in options.parts:
-        lines.append("  OTLP receiver  not part of this build yet (gRPC :4317, HTTP :4318 planned)")
+        r = options.receiver
+        lines.append(f"  OTLP/gRPC      {r.host}:{r.grpc_port}   ({r.workers} receiver processes)")
+        lines.append(f"  OTLP/HTTP      http://{r.host}:{r.http_port}   (/v1/traces, /v1/metrics, "
+                     "/v1/logs; /metrics for Prometheus)")
     where = "embedded" if db.embedded is not None else "external"
     shown = db.admin_url.render_as_string(hide_password=True)
     lines.append(f"  PostgreSQL     {shown}   ({where}, {db.engine_kind} engine)")

@@ -30,7 +30,14 @@ from storage.schema._rollups import (
     span_red_1h,
     span_red_1m,
 )
-from storage.schema._telemetry import cost_line_items, events, metric_points, spans, traces
+from storage.schema._telemetry import (
+    cost_line_items,
+    events,
+    metric_points,
+    platform_health,
+    spans,
+    traces,
+)
 from storage.schema._tenancy import KEY_ROLES, aeos_meta, api_keys, db_role_orgs, orgs, users
 
 
@@ -93,6 +100,7 @@ __all__ = [
     "notification_endpoints",
     "notifications",
     "orgs",
+    "platform_health",
     "span_red_1d",
     "span_red_1h",
     "span_red_1m",

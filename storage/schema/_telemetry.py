@@ -227,3 +227,21 @@ cost_line_items = Table(
     ),
     comment="One LLM call's cost: priced from model_prices, or an explicit cost attribute.",
 )
+
+platform_health = Table(
+    "platform_health",
+    metadata,
+    ts("time"),
+    Column("instance", Text, nullable=False),
+    Column("signal", Text, nullable=False),
+    Column("accepted", BigInteger, nullable=False, server_default=text("0")),
+    Column("rejected", BigInteger, nullable=False, server_default=text("0")),
+    Column("refused", BigInteger, nullable=False, server_default=text("0")),
+    Column("requests", BigInteger, nullable=False, server_default=text("0")),
+    Column("queue_items", BigInteger, nullable=False, server_default=text("0")),
+    Column("commits", BigInteger, nullable=False, server_default=text("0")),
+    Column("commit_seconds_sum", Double, nullable=False, server_default=text("0")),
+    Column("commit_seconds_max", Double, nullable=False, server_default=text("0")),
+    PrimaryKeyConstraint("time", "instance", "signal"),
+    comment="Receiver self-telemetry per process and signal, one row a minute (Platform Health).",
+)

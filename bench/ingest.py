@@ -1,0 +1,250 @@
+"""Ingest benchmark: sustained spans/s end to end against raw binary COPY, and RSS at 2x load.
+
+    .venv/bin/python bench/ingest.py [--seconds 20] [--spans-per-request 500]
+
+In one run, on one embedded PostgreSQL (durable settings: fsync on):
+1. end to end: OTLP/gRPC requests (about 20 attributes a span) from a load generator to
+   ``aeos serve --only receiver``; a span counts once its request is acknowledged, which
+   happens only after commit; afterwards the table is checked to hold exactly that many;
+2. baseline: the same rows, translated once up front, written by one binary COPY stream
+   straight into ``spans`` (what the database can take with no receiver at all);
+3. overload: twice the concurrency that saturated the receiver, while sampling the
+   receiver processes' resident memory; refused requests (UNAVAILABLE) are counted.
+Prints the figures and the ratio end-to-end / COPY.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import grpc
+import psutil
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as pb  # noqa: E402
+from opentelemetry.proto.common.v1 import common_pb2  # noqa: E402
+from opentelemetry.proto.trace.v1 import trace_pb2  # noqa: E402
+
+from storage import _ingest_sql as q  # noqa: E402
+from storage import admin  # noqa: E402
+from storage.database import Database  # noqa: E402
+from storage.embedded import EmbeddedPostgres, free_port  # noqa: E402
+from storage.migrate import migrate  # noqa: E402
+from storage.settings import EngineChoice  # noqa: E402
+from tests.e2e.conftest import start_service, stop_service  # noqa: E402
+
+METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+MODELS = [("anthropic", "claude-sonnet-4-20250514"), ("openai", "gpt-4o-mini"), ("openai", "gpt-4.1")]
+
+
+def _kv(key: str, value: object) -> common_pb2.KeyValue:
+    if isinstance(value, bool):
+        return common_pb2.KeyValue(key=key, value=common_pb2.AnyValue(bool_value=value))
+    if isinstance(value, int):
+        return common_pb2.KeyValue(key=key, value=common_pb2.AnyValue(int_value=value))
+    if isinstance(value, float):
+        return common_pb2.KeyValue(key=key, value=common_pb2.AnyValue(double_value=value))
+    return common_pb2.KeyValue(key=key, value=common_pb2.AnyValue(string_value=str(value)))
+
+
+def build_request(n_spans: int, seq: int, rng: random.Random) -> bytes:
+    """One export request: ``n_spans`` spans of ~20 attributes, traces of 10 spans."""
+    request = pb.ExportTraceServiceRequest()
+    rs = request.resource_spans.add()
+    agent = f"agent-{seq % 16}"
+    for key, value in (("service.name", "planner"), ("service.version", "1.4.2"), ("aeos.agent.id", agent),
+                       ("aeos.fleet.id", "fleet-1"), ("aeos.subsystem", "MOSAIC")):  # fmt: skip
+        rs.resource.attributes.append(_kv(key, value))
+    scope = rs.scope_spans.add()
+    scope.scope.name = "aeos.bench"
+    now = time.time_ns()
+    trace_id = b""
+    for i in range(n_spans):
+        if i % 10 == 0:
+            trace_id = rng.randbytes(16)
+        span = scope.spans.add()
+        span.trace_id = trace_id
+        span.span_id = rng.randbytes(8)
+        if i % 10:
+            span.parent_span_id = b"\x01" * 8
+        span.name = f"step-{i % 7}"
+        span.kind = trace_pb2.Span.SPAN_KIND_INTERNAL
+        span.start_time_unix_nano = now - rng.randrange(1_000_000, 50_000_000)
+        span.end_time_unix_nano = now
+        provider, model = MODELS[i % len(MODELS)]
+        attrs = {
+            "mosaic.task_run.id": f"run-{seq}-{i // 10}", "mosaic.task.id": f"task-{seq % 100}",
+            "mosaic.routing.route": "planner", "mosaic.plan.step": i % 5,
+            "gen_ai.operation.name": "chat", "gen_ai.provider.name": provider,
+            "gen_ai.request.model": model, "gen_ai.usage.input_tokens": rng.randrange(100, 5000),
+            "gen_ai.usage.output_tokens": rng.randrange(10, 800), "uce.context.id": f"ctx-{i % 50}",
+            "uce.operation": "read", "uce.cache.hit": i % 3 == 0, "uce.context.size_tokens": 4096,
+            "http.method": "POST", "server.address": "llm.internal", "server.port": 443,
+            "user.tier": "gold", "request.id": uuid.UUID(int=rng.getrandbits(128)).hex,
+            "retry.count": 0, "latency.budget_ms": 2500.0,
+        }  # fmt: skip
+        span.attributes.extend(_kv(k, v) for k, v in attrs.items())
+        if i % 50 == 7:
+            span.status.code = trace_pb2.Status.STATUS_CODE_ERROR
+    return request.SerializeToString()
+
+
+async def drive(endpoint: str, key: str, payloads: list[bytes], spans_per_request: int,
+                concurrency: int, seconds: float) -> tuple[int, int, float]:  # fmt: skip
+    """Sends requests for ``seconds`` with ``concurrency`` in flight; (acked spans, refused, s)."""
+    channel = grpc.aio.insecure_channel(endpoint, options=[("grpc.max_send_message_length", 64 << 20)])
+    call = channel.unary_unary(METHOD, request_serializer=None, response_deserializer=None)
+    metadata = (("authorization", f"Bearer {key}"),)
+    acked = refused = 0
+    deadline = time.monotonic() + seconds
+    counter = iter(range(10**9))
+
+    async def worker() -> None:
+        nonlocal acked, refused
+        while time.monotonic() < deadline:
+            payload = payloads[next(counter) % len(payloads)]
+            try:
+                await call(payload, metadata=metadata, timeout=60)
+                acked += spans_per_request
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() != grpc.StatusCode.UNAVAILABLE:
+                    raise
+                refused += 1
+                await asyncio.sleep(0.05)
+
+    started = time.monotonic()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.monotonic() - started
+    await channel.close()
+    return acked, refused, elapsed
+
+
+def copy_baseline(conninfo: str, payloads: list[bytes], org_id: uuid.UUID, total_spans: int) -> float:
+    """Spans/s of one binary COPY stream of the same rows straight into ``spans``."""
+    from otlp_receiver._translate import translate_traces
+
+    rows = []
+    for payload in payloads:
+        request = pb.ExportTraceServiceRequest.FromString(payload)
+        rows.extend(q.span_tuple(org_id, s) for s in translate_traces(request, org_id).batch.spans)
+    rows = (rows * (total_spans // len(rows) + 1))[:total_spans]
+    rng = random.Random(7)
+    rows = [(r[0], rng.randbytes(16), *r[2:]) for r in rows]  # fresh ids: no conflicts
+
+    async def run() -> float:
+        conn = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
+        q.configure(conn)
+        started = time.perf_counter()
+        async with conn.transaction():
+            await q.copy_rows(conn, "spans", q.SPAN_COLUMNS, rows)
+        elapsed = time.perf_counter() - started
+        await conn.close()
+        return len(rows) / elapsed
+
+    return asyncio.run(run())
+
+
+def receiver_rss(service_pid: int) -> list[int]:
+    try:
+        children = psutil.Process(service_pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+    return [c.memory_info().rss for c in children if "postgres" not in c.name()]
+
+
+async def overload(endpoint: str, key: str, payloads: list[bytes], n: int, concurrency: int,
+                   seconds: float, service_pid: int) -> tuple[int, int, int, int]:  # fmt: skip
+    peak_each = peak_total = 0
+    done = asyncio.Event()
+
+    async def sample() -> None:
+        nonlocal peak_each, peak_total
+        while not done.is_set():
+            rss = receiver_rss(service_pid)
+            if rss:
+                peak_each, peak_total = max(peak_each, max(rss)), max(peak_total, sum(rss))
+            await asyncio.sleep(0.2)
+
+    sampler = asyncio.create_task(sample())
+    acked, refused, _ = await drive(endpoint, key, payloads, n, concurrency, seconds)
+    done.set()
+    await sampler
+    return acked, refused, peak_each, peak_total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--spans-per-request", type=int, default=500)
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+    n = args.spans_per_request
+    rng = random.Random(42)
+    payloads = [build_request(n, seq, rng) for seq in range(64)]
+    with tempfile.TemporaryDirectory() as tmp:
+        pg = EmbeddedPostgres(Path(tmp) / "pg", free_port())
+        admin_url = pg.start()
+        try:
+            run_bench(pg, admin_url, Path(tmp), payloads, n, args)
+        finally:
+            pg.stop()
+
+
+def run_bench(pg: EmbeddedPostgres, admin_url: object, tmp: Path, payloads: list[bytes], n: int,
+              args: argparse.Namespace) -> None:  # fmt: skip
+    url = pg.ensure_database("bench")
+    migrate(url, EngineChoice.POSTGRES)
+    db = Database(url, "bench-app-password")
+    with db.admin_engine().begin() as conn:
+        from sqlalchemy import text
+
+        conn.execute(text("ALTER ROLE aeos_app LOGIN PASSWORD 'bench-app-password'"))
+        org = admin.create_org(conn, "bench", "enterprise")
+    proc, _env, _banner, (grpc_port, _http, _api) = start_service(url, tmp, AEOS_RECEIVER_AUTH_CACHE_SECONDS="60")
+    endpoint = f"127.0.0.1:{grpc_port}"
+    key = org.ingest_key.plaintext
+    try:
+        asyncio.run(drive(endpoint, key, payloads[:4], n, 2, 3.0))  # warm-up
+        warm = _count(db)
+        acked, refused, elapsed = asyncio.run(drive(endpoint, key, payloads, n, args.concurrency, args.seconds))
+        stored = _count(db) - warm
+        e2e = acked / elapsed
+        print(f"end to end (OTLP/gRPC -> committed): {acked} spans in {elapsed:.1f}s = {e2e:,.0f} spans/s "
+              f"({refused} requests refused; {stored} rows stored for {acked} acknowledged)")  # fmt: skip
+        o_acked, o_refused, peak_each, peak_total = asyncio.run(
+            overload(endpoint, key, payloads, n, args.concurrency * 2 * 4, args.seconds / 2, proc.pid)
+        )
+        print(f"overload (2x+ concurrency): {o_acked} spans acknowledged, {o_refused} requests refused "
+              f"(UNAVAILABLE, retry later); receiver peak RSS {peak_each / 2**20:.0f} MB per process, "
+              f"{peak_total / 2**20:.0f} MB all processes")  # fmt: skip
+    finally:
+        stop_service(proc)
+    copy_rate = copy_baseline(db.app_conninfo().replace("aeos_app", "postgres").replace(
+        "bench-app-password", (pg.data_dir / "superuser.password").read_text().strip()), payloads, org.org_id,
+        max(acked, 100_000))  # fmt: skip
+    print(f"baseline (one binary COPY stream into spans): {copy_rate:,.0f} spans/s")
+    print(f"ratio end-to-end / COPY: {e2e / copy_rate:.2f}")
+    print(f"machine: {os.cpu_count()} cores; PostgreSQL {pg.url().database} embedded, fsync on")
+    db.close()
+
+
+def _count(db: Database) -> int:
+    with db.admin_engine().connect() as conn:
+        from sqlalchemy import text
+
+        return int(conn.execute(text("SELECT count(*) FROM spans")).scalar_one())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""One handler per signal, shared by the gRPC and HTTP transports.
+
+A handler translates an authenticated request into rows, hands them to the writer and
+answers once they are committed: full success, or partial success naming the items it
+rejected (which the client must not retry), or a request-level error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2 as logs_pb
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as metrics_pb
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as trace_pb
+
+from otlp_receiver import _errors, _metrics
+from otlp_receiver._health import STATS
+from otlp_receiver._translate import Limits, Translation, translate_logs, translate_metrics, translate_traces
+from storage.admin import KeyIdentity
+from storage.errors import PermanentStorageError, RetryableStorageError
+from storage.rows import Batch
+from storage.writer import QueueFullError, WriteResult
+
+Req = TypeVar("Req")
+
+
+class Writer(Protocol):
+    """What a handler needs of ``storage.writer.IngestWriter``."""
+
+    async def write(self, batch: Batch) -> WriteResult: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SignalHandler(Generic[Req]):
+    """Handles export requests of one signal."""
+
+    signal: str  # traces, metrics, logs
+    request_type: type[Req]
+    response_type: type[Any]
+    translate: Callable[[Req, Any, Limits], Translation]
+    partial_field: str  # rejected_spans, rejected_data_points, rejected_log_records
+
+    async def handle(
+        self, request: Req, identity: KeyIdentity, writer: Writer, limits: Limits, transport: str
+    ) -> Any:
+        """Stores the request's good items; returns the Export*ServiceResponse.
+
+        Raises:
+            ReceiverError: nothing was stored (overload, database down, refused data).
+        """
+        translation = self.translate(request, identity.org_id, limits)
+        batch = translation.batch
+        accepted = batch.item_count
+        _metrics.BATCH_ITEMS.labels(self.signal).observe(accepted + translation.rejected)
+        if accepted or batch.agents:
+            try:
+                await writer.write(batch)
+            except QueueFullError as exc:
+                self._count(transport, refused=accepted)
+                raise _errors.overloaded(f"the receiver is busy ({exc}); retry later") from None
+            except RetryableStorageError as exc:
+                self._count(transport, refused=accepted)
+                raise _errors.unavailable(str(exc)) from None
+            except PermanentStorageError as exc:
+                self._count(transport, rejected=accepted)
+                raise _errors.bad_request(str(exc)) from None
+        self._count(transport, accepted=accepted, rejected=translation.rejected)
+        return self._response(translation)
+
+    def _response(self, translation: Translation) -> Any:
+        response = self.response_type()
+        if translation.rejected or translation.errors:
+            partial = response.partial_success
+            setattr(partial, self.partial_field, translation.rejected)
+            partial.error_message = "; ".join(translation.errors)[:4096]
+        return response
+
+    def _count(self, transport: str, *, accepted: int = 0, rejected: int = 0, refused: int = 0) -> None:
+        STATS.count(self.signal, accepted=accepted, rejected=rejected, refused=refused)
+        for outcome, n in (("accepted", accepted), ("rejected", rejected), ("refused", refused)):
+            if n:
+                _metrics.ITEMS.labels(self.signal, transport, outcome).inc(n)
+
+
+TRACES = SignalHandler(
+    "traces",
+    trace_pb.ExportTraceServiceRequest,
+    trace_pb.ExportTraceServiceResponse,
+    translate_traces,
+    "rejected_spans",
+)
+METRICS = SignalHandler(
+    "metrics",
+    metrics_pb.ExportMetricsServiceRequest,
+    metrics_pb.ExportMetricsServiceResponse,
+    translate_metrics,
+    "rejected_data_points",
+)
+LOGS = SignalHandler(
+    "logs",
+    logs_pb.ExportLogsServiceRequest,
+    logs_pb.ExportLogsServiceResponse,
+    translate_logs,
+    "rejected_log_records",
+)
+HANDLERS = {"traces": TRACES, "metrics": METRICS, "logs": LOGS}

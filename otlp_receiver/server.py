@@ -1,0 +1,159 @@
+"""One receiver process: OTLP/gRPC and OTLP/HTTP in front of one group-commit writer.
+
+``aeos serve`` starts several of these (``AEOS_RECEIVER_WORKERS``, one per core by
+default) sharing the two ports through ``SO_REUSEPORT``: Python runs one core per
+process, and the kernel spreads connections across them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import os
+import contextlib
+import logging
+import signal
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import uvicorn
+
+from otlp_receiver import _grpc, _http, _metrics
+from otlp_receiver._auth import Authenticator
+from otlp_receiver._context import ReceiverContext
+from otlp_receiver._health import STATS, report_forever
+from otlp_receiver._translate import Limits
+from otlp_receiver.settings import ReceiverSettings
+from storage.auth import AsyncKeyStore
+from storage.writer import CommitStats, IngestWriter
+
+_log = logging.getLogger(__name__)
+GRACE_S = 10.0
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoints:
+    """Where a receiver listens."""
+
+    grpc: str
+    http: str
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handlers (the process owner handles signals)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _record_commit(stats: CommitStats) -> None:
+    STATS.commit(stats.seconds)
+    _metrics.COMMIT_SECONDS.observe(stats.seconds)
+    _metrics.COMMIT_ITEMS.observe(stats.items)
+    _metrics.COMMIT_REQUESTS.observe(stats.batches)
+
+
+def _reuse_port_socket(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+async def run_receiver(
+    settings: ReceiverSettings,
+    conninfo: str,
+    stop: asyncio.Event,
+    on_ready: Callable[[Endpoints], None] = lambda _: None,
+) -> None:
+    """Serves OTLP until ``stop`` is set, then drains: in-flight requests finish and
+    everything acknowledged is committed before this returns."""
+    writer = IngestWriter(
+        conninfo,
+        max_pending_items=settings.max_pending_items,
+        flushers=settings.writer_connections,
+        on_commit=_record_commit,
+    )
+    keys = AsyncKeyStore(conninfo)
+    ctx = ReceiverContext(
+        Authenticator(
+            keys,
+            cache_seconds=settings.auth_cache_seconds,
+            replay_window_s=settings.signature_window_seconds,
+        ),
+        writer,
+        Limits(
+            max_attributes=settings.max_attributes,
+            max_attribute_value_bytes=settings.max_attribute_value_bytes,
+        ),
+        settings.max_request_bytes,
+    )
+    await writer.start()
+    grpc_server, grpc_port = _grpc.create_server(
+        ctx, settings.host, settings.grpc_port, settings.max_request_bytes
+    )
+    await grpc_server.start()
+    sock = _reuse_port_socket(settings.host, settings.http_port)
+    http_server = _Server(
+        uvicorn.Config(_http.create_app(ctx), log_level="warning", lifespan="off", access_log=False)
+    )
+    http_task = asyncio.create_task(http_server.serve(sockets=[sock]))
+    queue_task = asyncio.create_task(_report_queue(writer))
+    health_task = asyncio.create_task(report_forever(conninfo, lambda: writer.pending_items))
+    while not http_server.started and not http_task.done():
+        await asyncio.sleep(0.02)
+    if http_task.done():
+        await grpc_server.stop(0)
+        await writer.close()
+        http_task.result()
+        raise OSError(f"cannot serve OTLP/HTTP on {settings.host}:{settings.http_port}")
+    http_port = sock.getsockname()[1]
+    on_ready(Endpoints(f"{settings.host}:{grpc_port}", f"http://{settings.host}:{http_port}"))
+    await stop.wait()
+    http_server.should_exit = True
+    await asyncio.gather(grpc_server.stop(GRACE_S), http_task, return_exceptions=True)
+    queue_task.cancel()
+    health_task.cancel()
+    await writer.close()
+    await keys.close()
+
+
+async def _report_queue(writer: IngestWriter) -> None:
+    while True:
+        _metrics.QUEUE_ITEMS.set(writer.pending_items)
+        await asyncio.sleep(1.0)
+
+
+def _die_with_parent() -> None:
+    """Drain and stop (SIGTERM) if the ``aeos serve`` process that started us dies."""
+    parent = os.getppid()
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # it died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def worker_main(settings_json: str, conninfo: str, ready: object, log_level: int = logging.WARNING) -> None:
+    """Entry point of a receiver worker process (``multiprocessing``, spawn).
+
+    Stops on SIGTERM or SIGINT after draining. ``ready`` is a ``multiprocessing`` event
+    set once both ports listen.
+    """
+    logging.basicConfig(level=log_level, format="%(levelname)s receiver: %(message)s")
+    _die_with_parent()
+    settings = ReceiverSettings.model_validate_json(settings_json)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run_receiver(settings, conninfo, stop, lambda _: ready.set())  # type: ignore[attr-defined]
+
+    asyncio.run(main())
