@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import date, timedelta
 from decimal import Decimal
 
 from storage.pricing import PriceBook, Usage, cost_usd
@@ -144,6 +144,14 @@ def latest_agents(
     return out
 
 
+_DAY_NS = 86_400 * 10**9
+_EPOCH = date(1970, 1, 1)
+
+
+def _day(time_ns: int) -> date:
+    return _EPOCH + timedelta(days=time_ns // _DAY_NS)
+
+
 def price_calls(calls: Iterable[tuple[uuid.UUID, LlmCall]], book: PriceBook) -> list[CostItem]:
     """Prices each call: an explicit cost wins, else the price table, else zero (unpriced)."""
     items: list[CostItem] = []
@@ -153,7 +161,7 @@ def price_calls(calls: Iterable[tuple[uuid.UUID, LlmCall]], book: PriceBook) -> 
                 CostItem(org_id, call, Decimal(repr(call.explicit_cost_usd)), "explicit", None)
             )
             continue
-        day = datetime.fromtimestamp(call.time_ns / 1e9, UTC).date()
+        day = _day(call.time_ns)
         price = book.find(org_id, call.provider, call.model, day)
         if price is None:
             items.append(CostItem(org_id, call, Decimal(0), "unpriced", None))

@@ -39,7 +39,8 @@ class AsyncKeyStore:
             try:
                 conn = await self._connection()
                 cur = await conn.execute(
-                    "SELECT key_id, org_id, role, require_signature FROM aeos_authenticate_key(%s, %s)",
+                    "SELECT key_id, org_id, role, require_signature "
+                    "FROM aeos_authenticate_key(%s, %s)",
                     [prefix, hash_key(plaintext)],
                 )
                 row = await cur.fetchone()
@@ -53,7 +54,9 @@ class AsyncKeyStore:
 
     async def _connection(self) -> AsyncConnection[Any]:
         if self._conn is None or self._conn.closed:
-            self._conn = await AsyncConnection.connect(self._conninfo, autocommit=True, connect_timeout=5)
+            self._conn = await AsyncConnection.connect(
+                self._conninfo, autocommit=True, connect_timeout=5
+            )
         return self._conn
 
     async def close(self) -> None:

@@ -121,12 +121,23 @@ class PriceBook:
         self._by_provider: dict[str, list[Price]] = {}
         for price in prices:
             self._by_provider.setdefault(normalize_provider(price.provider), []).append(price)
+        # Lookups repeat (few models, one day): remember answers. A book is rebuilt
+        # whenever prices are reloaded, so the memo never outlives the rows it came from.
+        self._memo: dict[tuple[uuid.UUID, str, str, date], Price | None] = {}
 
     def __len__(self) -> int:
         return sum(len(v) for v in self._by_provider.values())
 
     def find(self, org_id: uuid.UUID, provider: str, model: str, day: date) -> Price | None:
         """The price in force for this call, or None if no row matches."""
+        key = (org_id, provider, model, day)
+        if key not in self._memo:
+            if len(self._memo) > 100_000:
+                self._memo.clear()
+            self._memo[key] = self._find(org_id, provider, model, day)
+        return self._memo[key]
+
+    def _find(self, org_id: uuid.UUID, provider: str, model: str, day: date) -> Price | None:
         rows = self._by_provider.get(normalize_provider(provider))
         if rows is None and not provider.strip():
             rows = [p for ps in self._by_provider.values() for p in ps]

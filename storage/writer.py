@@ -31,6 +31,7 @@ import psycopg
 from psycopg import AsyncConnection, errors
 
 from storage import _derive
+from storage import _derived_sql as d
 from storage import _ingest_sql as q
 from storage.errors import DatabaseUnavailableError, PermanentStorageError, RetryableStorageError
 from storage.pricing import Price, PriceBook
@@ -194,6 +195,7 @@ class IngestWriter:
         conn = await AsyncConnection.connect(self._conninfo, autocommit=True, connect_timeout=5)
         await conn.execute("SET ROLE aeos_ingest")
         q.configure(conn)
+        await d.create_temp_tables(conn)
         return conn
 
     async def _price_book(self, conn: AsyncConnection[Any]) -> PriceBook:
@@ -322,22 +324,24 @@ async def _write_derived(
         (b.org_id, b.spans[i]) for b, idx in zip(batches, new.spans, strict=True) for i in idx
     ]
     new_ids = {(o, s.trace_id, s.span_id) for o, s in new_spans}
-    await q.upsert_traces(conn, _derive.trace_summaries(new_spans))
+    await d.upsert_traces(conn, _derive.trace_summaries(new_spans))
     runs = [
         (b.org_id, r)
         for b in batches
         for r in b.task_runs
         if not slow or (b.org_id, r.trace_id, r.span_id) in new_ids
     ]
-    await q.upsert_task_runs(conn, _derive.task_run_updates(runs))
-    await q.upsert_agents(
+    await d.upsert_task_runs(conn, _derive.task_run_updates(runs))
+    await d.upsert_agents(
         conn, _derive.latest_agents((b.org_id, a) for b in batches for a in b.agents)
     )
-    per_batch: list[int] = []
-    for b in batches:
-        calls = [(b.org_id, c) for c in b.llm_calls if (b.org_id, c.trace_id, c.span_id) in new_ids]
-        per_batch.append(await q.insert_costs(conn, _derive.price_calls(calls, book)))
-    return per_batch
+    calls = [
+        [(b.org_id, c) for c in b.llm_calls if (b.org_id, c.trace_id, c.span_id) in new_ids]
+        for b in batches
+    ]
+    # A cost item shares its span's key: a new span's cost item is new too.
+    await d.insert_costs(conn, _derive.price_calls((c for cs in calls for c in cs), book))
+    return [len(cs) for cs in calls]
 
 
 async def _load_prices(conn: AsyncConnection[Any]) -> PriceBook:
