@@ -9,7 +9,6 @@ import signal
 import tempfile
 import time
 from multiprocessing.process import BaseProcess
-
 from typing import Any
 
 from otlp_receiver.server import worker_main
@@ -45,7 +44,12 @@ class ReceiverWorkers:
         ready: Any = self._ctx.Event()
         proc = self._ctx.Process(
             target=worker_main,
-            args=(self._settings.model_dump_json(), self._conninfo, ready, logging.getLogger().level),
+            args=(
+                self._settings.model_dump_json(),
+                self._conninfo,
+                ready,
+                logging.getLogger().level,
+            ),
             name="aeos-receiver",
             daemon=False,
         )
@@ -65,7 +69,9 @@ class ReceiverWorkers:
         """Restarts any worker that died (acknowledged data is already committed)."""
         for i, proc in enumerate(self._procs):
             if not self._stopping and not proc.is_alive():
-                _log.error("receiver process %s exited with %s; restarting it", proc.pid, proc.exitcode)
+                _log.error(
+                    "receiver process %s exited with %s; restarting it", proc.pid, proc.exitcode
+                )
                 self._procs[i] = self._spawn()
 
     @property
@@ -90,4 +96,3 @@ class ReceiverWorkers:
             os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
             self._metrics_dir.cleanup()
             self._metrics_dir = None
-

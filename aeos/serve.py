@@ -21,15 +21,14 @@ from typing import TextIO
 import uvicorn
 from sqlalchemy import Engine
 
-from query_api import create_app
+from aeos._workers import ReceiverWorkers
 from otlp_receiver.settings import ReceiverSettings
+from query_api import create_app
 from query_api.settings import ApiSettings
 from storage import admin
 from storage.database import Database
 from storage.errors import NotFoundError
 from storage.partitions import ensure_partitions
-
-from aeos._workers import ReceiverWorkers
 
 _log = logging.getLogger(__name__)
 
@@ -146,8 +145,10 @@ def print_banner(out: TextIO, db: Database, options: ServeOptions, demo_key: str
     if Part.RECEIVER in options.parts:
         r = options.receiver
         lines.append(f"  OTLP/gRPC      {r.host}:{r.grpc_port}   ({r.workers} receiver processes)")
-        lines.append(f"  OTLP/HTTP      http://{r.host}:{r.http_port}   (/v1/traces, /v1/metrics, "
-                     "/v1/logs; /metrics for Prometheus)")
+        lines.append(
+            f"  OTLP/HTTP      http://{r.host}:{r.http_port}   (/v1/traces, /v1/metrics, "
+            "/v1/logs; /metrics for Prometheus)"
+        )
     where = "embedded" if db.embedded is not None else "external"
     shown = db.admin_url.render_as_string(hide_password=True)
     lines.append(f"  PostgreSQL     {shown}   ({where}, {db.engine_kind} engine)")

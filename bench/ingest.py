@@ -47,7 +47,11 @@ from tests.e2e.conftest import start_service, stop_service  # noqa: E402
 RUN_ID = random.Random().getrandbits(40) << 20
 METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 MARK = b"\xae\x05\xae\x05\xae\x05\xae\x05"  # first 8 bytes of every trace id in a template
-MODELS = [("anthropic", "claude-sonnet-4-20250514"), ("openai", "gpt-4o-mini"), ("openai", "gpt-4.1")]
+MODELS = [
+    ("anthropic", "claude-sonnet-4-20250514"),
+    ("openai", "gpt-4o-mini"),
+    ("openai", "gpt-4.1"),
+]
 
 
 def _kv(key: str, value: object) -> common_pb2.KeyValue:
@@ -113,7 +117,9 @@ def build_request(n_spans: int, seq: int, rng: random.Random) -> bytes:
 async def drive(endpoint: str, key: str, payloads: list[bytes], spans_per_request: int,
                 concurrency: int, seconds: float) -> tuple[int, int, float]:  # fmt: skip
     """Sends requests for ``seconds`` with ``concurrency`` in flight; (acked spans, refused, s)."""
-    channel = grpc.aio.insecure_channel(endpoint, options=[("grpc.max_send_message_length", 64 << 20)])
+    channel = grpc.aio.insecure_channel(
+        endpoint, options=[("grpc.max_send_message_length", 64 << 20)]
+    )
     call = channel.unary_unary(METHOD, request_serializer=None, response_deserializer=None)
     metadata = (("authorization", f"Bearer {key}"),)
     acked = refused = 0
@@ -143,7 +149,9 @@ async def drive(endpoint: str, key: str, payloads: list[bytes], spans_per_reques
     return acked, refused, elapsed
 
 
-def copy_baseline(conninfo: str, payloads: list[bytes], org_id: uuid.UUID, total_spans: int) -> float:
+def copy_baseline(
+    conninfo: str, payloads: list[bytes], org_id: uuid.UUID, total_spans: int
+) -> float:
     """Spans/s of one binary COPY stream of the same rows straight into ``spans``."""
     from otlp_receiver._translate import translate_traces
 
@@ -197,7 +205,9 @@ async def overload(endpoint: str, key: str, payloads: list[bytes], n: int, concu
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--spans-per-request", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=8)
@@ -224,19 +234,25 @@ def run_bench(pg: EmbeddedPostgres, admin_url: object, tmp: Path, payloads: list
 
         conn.execute(text("ALTER ROLE aeos_app LOGIN PASSWORD 'bench-app-password'"))
         org = admin.create_org(conn, "bench", "enterprise")
-    proc, _env, _banner, (grpc_port, _http, _api) = start_service(url, tmp, AEOS_RECEIVER_AUTH_CACHE_SECONDS="60")
+    proc, _env, _banner, (grpc_port, _http, _api) = start_service(
+        url, tmp, AEOS_RECEIVER_AUTH_CACHE_SECONDS="60"
+    )
     endpoint = f"127.0.0.1:{grpc_port}"
     key = org.ingest_key.plaintext
     try:
         asyncio.run(drive(endpoint, key, payloads[:4], n, 2, 3.0))  # warm-up
         warm = _count(db)
-        acked, refused, elapsed = asyncio.run(drive(endpoint, key, payloads, n, args.concurrency, args.seconds))
+        acked, refused, elapsed = asyncio.run(
+            drive(endpoint, key, payloads, n, args.concurrency, args.seconds)
+        )
         stored = _count(db) - warm
         e2e = acked / elapsed
         print(f"end to end (OTLP/gRPC -> committed): {acked} spans in {elapsed:.1f}s = {e2e:,.0f} spans/s "
               f"({refused} requests refused; {stored} rows stored for {acked} acknowledged)")  # fmt: skip
         o_acked, o_refused, peak_each, peak_total = asyncio.run(
-            overload(endpoint, key, payloads, n, args.concurrency * 2 * 4, args.seconds / 2, proc.pid)
+            overload(
+                endpoint, key, payloads, n, args.concurrency * 2 * 4, args.seconds / 2, proc.pid
+            )
         )
         print(f"overload (2x+ concurrency): {o_acked} spans acknowledged, {o_refused} requests refused "
               f"(UNAVAILABLE, retry later); receiver peak RSS {peak_each / 2**20:.0f} MB per process, "

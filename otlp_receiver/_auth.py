@@ -18,13 +18,14 @@ from storage.errors import DatabaseUnavailableError
 
 INGEST_ROLES = frozenset({"ingest"})
 MAX_CACHED_KEYS = 10_000
-MAX_SEEN_SIGNATURES = 100_000
 
 
 class KeyLookup(Protocol):
     """Resolves a presented key (``storage.auth.AsyncKeyStore``)."""
 
     async def lookup(self, plaintext: str) -> KeyIdentity | None: ...
+
+    async def register_signature(self, signature: str, window_s: int) -> bool: ...
 
 
 def bearer_token(header: str | None) -> str:
@@ -49,7 +50,6 @@ class Authenticator:
         self._ttl = cache_seconds
         self._window = replay_window_s
         self._cache: OrderedDict[str, tuple[float, KeyIdentity | None]] = OrderedDict()
-        self._seen: OrderedDict[str, float] = OrderedDict()
 
     async def identify(
         self, authorization: str | None, *, body: bytes | None, signature: str | None
@@ -73,7 +73,7 @@ class Authenticator:
         if identity.role not in INGEST_ROLES:
             raise _errors.forbidden(f"a key with role {identity.role!r} cannot export telemetry")
         if identity.require_signature or signature is not None:
-            self._verify(token, body, signature)
+            await self._verify(token, body, signature)
         return identity
 
     async def _lookup(self, token: str) -> KeyIdentity | None:
@@ -91,7 +91,7 @@ class Authenticator:
             self._cache.popitem(last=False)
         return identity
 
-    def _verify(self, token: str, body: bytes | None, header: str | None) -> None:
+    async def _verify(self, token: str, body: bytes | None, header: str | None) -> None:
         if body is None:
             raise _errors.unauthenticated(
                 "this key requires signed requests: use OTLP/HTTP with the x-aeos-signature header"
@@ -107,8 +107,9 @@ class Authenticator:
         expected = signing.signature(token, body, timestamp)
         if not hmac.compare_digest(expected, given):
             raise _errors.unauthenticated("the request signature does not match its body")
-        if given in self._seen:
+        try:
+            fresh = await self._keys.register_signature(given, self._window)
+        except DatabaseUnavailableError as exc:
+            raise _errors.unavailable(str(exc)) from None
+        if not fresh:
             raise _errors.unauthenticated("this signed request was already received (replay)")
-        self._seen[given] = time.monotonic()
-        while len(self._seen) > MAX_SEEN_SIGNATURES:
-            self._seen.popitem(last=False)

@@ -64,5 +64,6 @@ def unsupported_media(content_type: str) -> ReceiverError:
     return ReceiverError(
         grpc.StatusCode.INVALID_ARGUMENT,
         415,
-        f"unsupported content type {content_type!r}; use application/x-protobuf or application/json",
+        f"unsupported content type {content_type!r}; "
+        "use application/x-protobuf or application/json",
     )

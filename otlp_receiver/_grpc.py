@@ -23,7 +23,9 @@ def _trailers(error: ReceiverError) -> tuple[tuple[str, bytes], ...]:
     """RetryInfo where a retry delay applies: read by OTel SDKs and the Collector."""
     if error.retry_after_s is None:
         return ()
-    retry = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=error.retry_after_s))
+    retry = error_details_pb2.RetryInfo(
+        retry_delay=duration_pb2.Duration(seconds=error.retry_after_s)
+    )
     detail = status_pb2.Status(code=code_pb2.UNAVAILABLE, message=error.message)
     detail.details.add().Pack(retry)
     return (
@@ -33,12 +35,17 @@ def _trailers(error: ReceiverError) -> tuple[tuple[str, bytes], ...]:
 
 
 async def _export(
-    handler: SignalHandler[Any], ctx: ReceiverContext, request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    handler: SignalHandler[Any],
+    ctx: ReceiverContext,
+    request: Any,
+    context: grpc.aio.ServicerContext[Any, Any],
 ) -> Any:
     metadata = {k.lower(): v for k, v in context.invocation_metadata() or ()}
     try:
         identity = await ctx.auth.identify(
-            _text(metadata.get("authorization")), body=None, signature=_text(metadata.get("x-aeos-signature"))
+            _text(metadata.get("authorization")),
+            body=None,
+            signature=_text(metadata.get("x-aeos-signature")),
         )
         response = await handler.handle(request, identity, ctx.writer, ctx.limits, TRANSPORT)
     except ReceiverError as error:
@@ -53,31 +60,33 @@ def _text(value: str | bytes | None) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
 
 
-class _Traces(trace_grpc.TraceServiceServicer):  # type: ignore[misc]
+class _Traces(trace_grpc.TraceServiceServicer):
     def __init__(self, ctx: ReceiverContext) -> None:
         self._ctx = ctx
 
-    async def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 - gRPC method name
+    async def Export(self, request: Any, context: Any) -> Any:
         return await _export(TRACES, self._ctx, request, context)
 
 
-class _Metrics(metrics_grpc.MetricsServiceServicer):  # type: ignore[misc]
+class _Metrics(metrics_grpc.MetricsServiceServicer):
     def __init__(self, ctx: ReceiverContext) -> None:
         self._ctx = ctx
 
-    async def Export(self, request: Any, context: Any) -> Any:  # noqa: N802
+    async def Export(self, request: Any, context: Any) -> Any:
         return await _export(METRICS, self._ctx, request, context)
 
 
-class _Logs(logs_grpc.LogsServiceServicer):  # type: ignore[misc]
+class _Logs(logs_grpc.LogsServiceServicer):
     def __init__(self, ctx: ReceiverContext) -> None:
         self._ctx = ctx
 
-    async def Export(self, request: Any, context: Any) -> Any:  # noqa: N802
+    async def Export(self, request: Any, context: Any) -> Any:
         return await _export(LOGS, self._ctx, request, context)
 
 
-def create_server(ctx: ReceiverContext, host: str, port: int, max_request_bytes: int) -> tuple[grpc.aio.Server, int]:
+def create_server(
+    ctx: ReceiverContext, host: str, port: int, max_request_bytes: int
+) -> tuple[grpc.aio.Server, int]:
     """A gRPC server with the three OTLP services; returns it and the bound port.
 
     ``SO_REUSEPORT`` lets several receiver processes share the port (the kernel spreads

@@ -17,7 +17,13 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as trace_pb
 
 from otlp_receiver import _errors, _metrics
 from otlp_receiver._health import STATS
-from otlp_receiver._translate import Limits, Translation, translate_logs, translate_metrics, translate_traces
+from otlp_receiver._translate import (
+    Limits,
+    Translation,
+    translate_logs,
+    translate_metrics,
+    translate_traces,
+)
 from storage.admin import KeyIdentity
 from storage.errors import PermanentStorageError, RetryableStorageError
 from storage.rows import Batch
@@ -77,7 +83,9 @@ class SignalHandler(Generic[Req]):
             partial.error_message = "; ".join(translation.errors)[:4096]
         return response
 
-    def _count(self, transport: str, *, accepted: int = 0, rejected: int = 0, refused: int = 0) -> None:
+    def _count(
+        self, transport: str, *, accepted: int = 0, rejected: int = 0, refused: int = 0
+    ) -> None:
         STATS.count(self.signal, accepted=accepted, rejected=rejected, refused=refused)
         for outcome, n in (("accepted", accepted), ("rejected", rejected), ("refused", refused)):
             if n:

@@ -20,7 +20,13 @@ from starlette.routing import Route
 
 from otlp_receiver import _errors, _metrics
 from otlp_receiver._context import ReceiverContext
-from otlp_receiver._decode import DecodeError, decode_logs, decode_metrics, decode_traces, encode_response
+from otlp_receiver._decode import (
+    DecodeError,
+    decode_logs,
+    decode_metrics,
+    decode_traces,
+    encode_response,
+)
 from otlp_receiver._errors import ReceiverError
 from otlp_receiver._handlers import LOGS, METRICS, TRACES, SignalHandler
 from semconv.signing import SIGNATURE_HEADER
@@ -83,7 +89,9 @@ def _error_response(error: ReceiverError, media_type: str) -> Response:
     return Response(content, status_code=error.http_status, media_type=media_type, headers=headers)
 
 
-def _endpoint(handler: SignalHandler[Any], ctx: ReceiverContext) -> Callable[[Request], Awaitable[Response]]:
+def _endpoint(
+    handler: SignalHandler[Any], ctx: ReceiverContext
+) -> Callable[[Request], Awaitable[Response]]:
     decode = _DECODERS[handler.signal]
 
     async def export(request: Request) -> Response:
@@ -96,7 +104,9 @@ def _endpoint(handler: SignalHandler[Any], ctx: ReceiverContext) -> Callable[[Re
                 body=raw,
                 signature=request.headers.get(SIGNATURE_HEADER),
             )
-            body = _decompress(raw, request.headers.get("content-encoding", ""), ctx.max_request_bytes)
+            body = _decompress(
+                raw, request.headers.get("content-encoding", ""), ctx.max_request_bytes
+            )
             try:
                 message = decode(body, media_type)
             except DecodeError as exc:

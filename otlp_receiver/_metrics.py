@@ -21,7 +21,11 @@ from prometheus_client import (
 ITEMS = Counter(
     "aeos_receiver_items",
     "Telemetry items (spans, data points, log records) by what became of them.",
-    ["signal", "transport", "outcome"],  # outcome: accepted, rejected (bad item), refused (retry later)
+    [
+        "signal",
+        "transport",
+        "outcome",
+    ],  # outcome: accepted, rejected (bad item), refused (retry later)
 )
 REQUESTS = Counter(
     "aeos_receiver_requests", "Export requests by answer.", ["signal", "transport", "code"]

@@ -8,10 +8,10 @@ process, and the kernel spreads connections across them.
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import os
 import contextlib
+import ctypes
 import logging
+import os
 import signal
 import socket
 from collections.abc import Callable, Iterator
@@ -139,7 +139,9 @@ def _die_with_parent() -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def worker_main(settings_json: str, conninfo: str, ready: object, log_level: int = logging.WARNING) -> None:
+def worker_main(
+    settings_json: str, conninfo: str, ready: object, log_level: int = logging.WARNING
+) -> None:
     """Entry point of a receiver worker process (``multiprocessing``, spawn).
 
     Stops on SIGTERM or SIGINT after draining. ``ready`` is a ``multiprocessing`` event

@@ -52,6 +52,24 @@ class AsyncKeyStore:
         key_id, org_id, role, require_signature = row
         return KeyIdentity(uuid.UUID(str(key_id)), uuid.UUID(str(org_id)), role, require_signature)
 
+    async def register_signature(self, signature: str, window_s: int) -> bool:
+        """Records a request signature; False if it was seen before (a replay).
+
+        Raises:
+            DatabaseUnavailableError: the database cannot be reached.
+        """
+        async with self._lock:
+            try:
+                conn = await self._connection()
+                cur = await conn.execute(
+                    "SELECT aeos_register_signature(%s, %s)", [signature, window_s]
+                )
+                row = await cur.fetchone()
+            except psycopg.OperationalError as exc:
+                await self.close()
+                raise DatabaseUnavailableError(f"database unavailable: {exc}") from None
+        return bool(row and row[0])
+
     async def _connection(self) -> AsyncConnection[Any]:
         if self._conn is None or self._conn.closed:
             self._conn = await AsyncConnection.connect(

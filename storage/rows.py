@@ -5,6 +5,9 @@ is cheaper than building a ``datetime`` per row in Python. Ids are raw bytes (16
 trace ids, 8-byte span ids). Rows carry no ``org_id``: a :class:`Batch` belongs to
 exactly one org, the one of the ingest key that sent it.
 
+The row classes are slotted but not frozen: building a frozen dataclass costs about four
+times as much, and one is built per span. Treat them as immutable all the same.
+
 Translation (``otlp_receiver``) builds these; ``storage.writer`` derives everything
 else (trace summaries, task-run aggregates, cost line items, rollups) from the rows it
 actually inserted, so that a retried export is never counted twice.

@@ -40,5 +40,9 @@ class Scope:
 def act_as(conn: Connection, scope: Scope) -> None:
     """Switches the current transaction to ``scope`` (``SET LOCAL``; ends with it)."""
     conn.execute(text(f"SET LOCAL ROLE {scope.role.value}"))
+    # Tenants read raw time-split tables through same-named views in schema "tenant"
+    # (migration 0003 explains why); everyone else reads the tables themselves.
+    path = "tenant, public" if scope.role is DbRole.TENANT else "public"
+    conn.execute(text(f"SET LOCAL search_path = {path}"))
     org = str(scope.org_id) if scope.org_id is not None else ""
     conn.execute(text("SELECT set_config('aeos.org_id', :org, true)"), {"org": org})

@@ -108,6 +108,17 @@ def _template(
                     sql.Identifier(APP_ROLE), sql.Literal(TEST_APP_PASSWORD)
                 )
             )
+            # TimescaleDB's job scheduler keeps a session on every database with the
+            # extension, and a template must have none: stop it, then close the door.
+            if engine is StorageEngine.TIMESCALE:
+                with psycopg.connect(pg_server.conninfo(name), autocommit=True) as tmpl:
+                    tmpl.execute("SELECT _timescaledb_functions.stop_background_workers()")
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(sql.Identifier(name))
+            )
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name]
+            )
         templates[engine] = name
     return templates[engine]
 

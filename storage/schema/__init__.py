@@ -38,7 +38,15 @@ from storage.schema._telemetry import (
     spans,
     traces,
 )
-from storage.schema._tenancy import KEY_ROLES, aeos_meta, api_keys, db_role_orgs, orgs, users
+from storage.schema._tenancy import (
+    KEY_ROLES,
+    aeos_meta,
+    api_keys,
+    db_role_orgs,
+    orgs,
+    signature_nonces,
+    users,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +109,7 @@ __all__ = [
     "notifications",
     "orgs",
     "platform_health",
+    "signature_nonces",
     "span_red_1d",
     "span_red_1h",
     "span_red_1m",

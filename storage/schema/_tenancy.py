@@ -106,3 +106,11 @@ db_role_orgs = Table(
     created_at(),
     comment="Login roles pinned to one org (Grafana data sources); RLS reads it by session_user.",
 )
+
+signature_nonces = Table(
+    "signature_nonces",
+    metadata,
+    Column("signature", Text, primary_key=True),
+    ts("seen_at"),
+    comment="Signed requests already received (replay protection across receiver processes).",
+)

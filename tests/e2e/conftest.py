@@ -82,7 +82,9 @@ class RunningService:
         return value
 
 
-def start_service(admin_url: URL, tmp: Path, **extra_env: str) -> tuple[subprocess.Popen[str], dict[str, str], str, tuple[int, int, int]]:
+def start_service(
+    admin_url: URL, tmp: Path, **extra_env: str
+) -> tuple[subprocess.Popen[str], dict[str, str], str, tuple[int, int, int]]:
     ports = (free_port(), free_port(), free_port())
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AEOS_", "OTEL_"))}
     env.update(
@@ -131,14 +133,18 @@ def stop_service(proc: subprocess.Popen[str]) -> str:
 
 @pytest.fixture(scope="module")
 def service(
-    pg_server: PgServer, templates: dict[StorageEngine, str], tmp_path_factory: pytest.TempPathFactory
+    pg_server: PgServer,
+    templates: dict[StorageEngine, str],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[RunningService]:
     template = _template(pg_server, templates, StorageEngine.POSTGRES)
     name = f"aeos_e2e_{uuid.uuid4().hex[:10]}"
     create_database(pg_server, name, template)
     url = pg_server.admin_url.set(database=name)
     proc, env, banner, (grpc_port, http_port, api_port) = start_service(
-        url, Path(tmp_path_factory.mktemp("serve")), AEOS_RECEIVER_MAX_REQUEST_BYTES=str(4 * 1024 * 1024)
+        url,
+        Path(tmp_path_factory.mktemp("serve")),
+        AEOS_RECEIVER_MAX_REQUEST_BYTES=str(4 * 1024 * 1024),
     )
     db = Database(url, TEST_APP_PASSWORD)
     try:

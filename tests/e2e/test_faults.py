@@ -57,7 +57,9 @@ def own_server(tmp_path: Path) -> Iterator[tuple[EmbeddedPostgres, URL, str]]:
 
 def _count_spans(url: URL) -> int:
     with psycopg.connect(_conninfo(url)) as conn:
-        row = conn.execute("SELECT count(*), count(DISTINCT (trace_id, span_id)) FROM spans").fetchone()
+        row = conn.execute(
+            "SELECT count(*), count(DISTINCT (trace_id, span_id)) FROM spans"
+        ).fetchone()
         assert row is not None
         assert row[0] == row[1]  # never stored twice
         return int(row[0])

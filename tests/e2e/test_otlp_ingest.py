@@ -14,10 +14,16 @@ import grpc
 import httpx
 import pytest
 import requests
-from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+    OTLPSpanExporter as GrpcSpanExporter,
+)
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogExporter
-from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetricExporter
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
+    OTLPMetricExporter as HttpMetricExporter,
+)
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+    OTLPSpanExporter as HttpSpanExporter,
+)
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
@@ -90,7 +96,8 @@ def emit_task_run(provider: TracerProvider, run_id: str) -> None:
         ):
             pass
         with tracer.start_as_current_span(
-            "uce.read", attributes={"uce.operation": "read", "uce.context.id": "ctx-1", "uce.cache.hit": True}
+            "uce.read",
+            attributes={"uce.operation": "read", "uce.context.id": "ctx-1", "uce.cache.hit": True},
         ) as uce:
             uce.set_status(Status(StatusCode.ERROR, "cache backend timeout"))
         with tracer.start_as_current_span(
@@ -120,29 +127,46 @@ def test_grpc_sdk_exporter_lands_mapped_rows(service: RunningService) -> None:
     emit_task_run(provider, "run-grpc")
     provider.shutdown()
     assert service.scalar("SELECT count(*) FROM spans WHERE org_id = :o", o=org) == 6
-    run = service.query("SELECT status, duration_ms, cost_usd, agent_id, task_id FROM task_runs WHERE org_id = :o", o=org)
+    run = service.query(
+        "SELECT status, duration_ms, cost_usd, agent_id, task_id FROM task_runs WHERE org_id = :o",
+        o=org,
+    )
     assert run[0].status == "succeeded"
     assert run[0].duration_ms > 0
     assert run[0].agent_id == "planner-1"
     assert run[0].task_id == "task-7"
     assert run[0].cost_usd == CLAUDE + GPT_MINI + EXPLICIT
-    costs = dict(service.query("SELECT model, cost_usd FROM cost_line_items WHERE org_id = :o", o=org))
+    costs = dict(
+        service.query("SELECT model, cost_usd FROM cost_line_items WHERE org_id = :o", o=org)
+    )
     assert costs == {"claude-sonnet-4-20250514": CLAUDE, "gpt-4o-mini": GPT_MINI, "x": EXPLICIT}
-    sources = sorted(r[0] for r in service.query("SELECT cost_source FROM cost_line_items WHERE org_id = :o", o=org))
+    sources = sorted(
+        r[0]
+        for r in service.query("SELECT cost_source FROM cost_line_items WHERE org_id = :o", o=org)
+    )
     assert sources == ["explicit", "priced", "priced"]
     llm = service.query(
         "SELECT gen_ai_provider, gen_ai_model, input_tokens, output_tokens, subsystem, agent_id, fleet_id "
-        "FROM spans WHERE org_id = :o AND name = 'chat gpt-4o-mini'", o=org,
+        "FROM spans WHERE org_id = :o AND name = 'chat gpt-4o-mini'",
+        o=org,
     )[0]
     assert tuple(llm) == ("openai", "gpt-4o-mini", 5000, 1000, "MOSAIC", "planner-1", "fleet-a")
-    trace = service.query("SELECT span_count, error_count, root_span_name FROM traces WHERE org_id = :o", o=org)
+    trace = service.query(
+        "SELECT span_count, error_count, root_span_name FROM traces WHERE org_id = :o", o=org
+    )
     assert tuple(trace[0]) == (6, 1, "task_run plan-trip")
-    agent = service.query("SELECT version, fleet_id, subsystem, name FROM agents WHERE org_id = :o", o=org)
+    agent = service.query(
+        "SELECT version, fleet_id, subsystem, name FROM agents WHERE org_id = :o", o=org
+    )
     assert tuple(agent[0]) == ("2.1.0", "fleet-a", "MOSAIC", "Agent planner-1")
     # Unmapped attributes are kept.
-    assert service.scalar(
-        "SELECT attributes->>'mosaic.routing.route' FROM spans WHERE org_id = :o AND name = 'routing'", o=org
-    ) == "planner"
+    assert (
+        service.scalar(
+            "SELECT attributes->>'mosaic.routing.route' FROM spans WHERE org_id = :o AND name = 'routing'",
+            o=org,
+        )
+        == "planner"
+    )
     # The payload's org hint changed nothing: no row landed anywhere else.
     assert service.scalar("SELECT count(*) FROM spans WHERE org_id <> :o AND name = 'routing' "
                           "AND attributes->>'mosaic.task_run.id' = 'run-grpc'", o=org) == 0  # fmt: skip
@@ -151,14 +175,21 @@ def test_grpc_sdk_exporter_lands_mapped_rows(service: RunningService) -> None:
 def test_http_protobuf_exporters_for_traces_logs_and_metrics(service: RunningService) -> None:
     org, key = service.new_org()
     base = service.http_endpoint
-    provider = tracer_provider(HttpSpanExporter(endpoint=f"{base}/v1/traces", headers=auth(key)), "worker-1")
+    provider = tracer_provider(
+        HttpSpanExporter(endpoint=f"{base}/v1/traces", headers=auth(key)), "worker-1"
+    )
     emit_task_run(provider, "run-http")
     provider.shutdown()
     assert service.scalar("SELECT count(*) FROM spans WHERE org_id = :o", o=org) == 6
-    assert service.scalar("SELECT cost_usd FROM task_runs WHERE org_id = :o", o=org) == CLAUDE + GPT_MINI + EXPLICIT
+    assert (
+        service.scalar("SELECT cost_usd FROM task_runs WHERE org_id = :o", o=org)
+        == CLAUDE + GPT_MINI + EXPLICIT
+    )
 
     logs = LoggerProvider(resource=resource("worker-1", "DAMN", "2.2.0"))
-    logs.add_log_record_processor(SimpleLogRecordProcessor(HttpLogExporter(endpoint=f"{base}/v1/logs", headers=auth(key))))
+    logs.add_log_record_processor(
+        SimpleLogRecordProcessor(HttpLogExporter(endpoint=f"{base}/v1/logs", headers=auth(key)))
+    )
     logger = logs.get_logger("aeos.test")
     from opentelemetry._logs import SeverityNumber
 
@@ -167,16 +198,22 @@ def test_http_protobuf_exporters_for_traces_logs_and_metrics(service: RunningSer
     logger.emit(body="beat", severity_number=SeverityNumber.INFO, event_name="damn.agent.heartbeat",
                 attributes={"damn.agent.status": "degraded"})  # fmt: skip
     logs.shutdown()
-    events = service.query("SELECT severity, event_type, message, subsystem FROM events WHERE org_id = :o ORDER BY time", o=org)
+    events = service.query(
+        "SELECT severity, event_type, message, subsystem FROM events WHERE org_id = :o ORDER BY time",
+        o=org,
+    )
     assert [tuple(e) for e in events] == [
         ("warn", "damn.queue.backlog", "queue is backing up", "DAMN"),
         ("info", "damn.agent.heartbeat", "beat", "DAMN"),
     ]
-    agent = service.query("SELECT status, last_heartbeat_at IS NOT NULL, version FROM agents WHERE org_id = :o", o=org)
+    agent = service.query(
+        "SELECT status, last_heartbeat_at IS NOT NULL, version FROM agents WHERE org_id = :o", o=org
+    )
     assert tuple(agent[0]) == ("degraded", True, "2.2.0")
 
     reader = PeriodicExportingMetricReader(
-        HttpMetricExporter(endpoint=f"{base}/v1/metrics", headers=auth(key)), export_interval_millis=60_000
+        HttpMetricExporter(endpoint=f"{base}/v1/metrics", headers=auth(key)),
+        export_interval_millis=60_000,
     )
     meters = MeterProvider(resource=resource("worker-1", "DAMN"), metric_readers=[reader])
     meter = meters.get_meter("aeos.test")
@@ -190,7 +227,10 @@ def test_http_protobuf_exporters_for_traces_logs_and_metrics(service: RunningSer
         "SELECT metric, coalesce(value, count::float8) FROM metric_points WHERE org_id = :o", o=org
     ))  # fmt: skip
     assert points == {"damn.queue.depth": 42.0, "uce.operation.duration": 3.0}
-    hist = service.query("SELECT sum, kind, bucket_counts FROM metric_points WHERE org_id = :o AND kind = 'histogram'", o=org)
+    hist = service.query(
+        "SELECT sum, kind, bucket_counts FROM metric_points WHERE org_id = :o AND kind = 'histogram'",
+        o=org,
+    )
     assert hist[0].sum == pytest.approx(0.53)
     assert sum(hist[0].bucket_counts) == 3
 
@@ -199,7 +239,9 @@ def _json_request(trace_hex: str, spans: list[dict[str, Any]]) -> dict[str, Any]
     return {
         "resourceSpans": [
             {
-                "resource": {"attributes": [{"key": "aeos.agent.id", "value": {"stringValue": "json-agent"}}]},
+                "resource": {
+                    "attributes": [{"key": "aeos.agent.id", "value": {"stringValue": "json-agent"}}]
+                },
                 "scopeSpans": [{"scope": {"name": "raw"}, "spans": spans}],
             }
         ]
@@ -224,13 +266,18 @@ def test_raw_json_with_partial_success_and_retry_dedupe(service: RunningService)
         _span_json(trace_hex[:10], "00f067aa0ba902b8", "bad trace id"),
     ])  # fmt: skip
     for attempt in range(2):  # the second is an at-least-once retry of the first
-        response = httpx.post(f"{service.http_endpoint}/v1/traces", json=body, headers=auth(key), timeout=10)
+        response = httpx.post(
+            f"{service.http_endpoint}/v1/traces", json=body, headers=auth(key), timeout=10
+        )
         assert response.status_code == 200, response.text
         assert response.headers["content-type"].startswith("application/json")
         partial = response.json()["partialSuccess"]
         assert int(partial["rejectedSpans"]) == 1, attempt
         assert "trace" in partial["errorMessage"].lower()
-    rows = service.query("SELECT name, encode(trace_id, 'hex'), encode(span_id, 'hex') FROM spans WHERE org_id = :o", o=org)
+    rows = service.query(
+        "SELECT name, encode(trace_id, 'hex'), encode(span_id, 'hex') FROM spans WHERE org_id = :o",
+        o=org,
+    )
     assert [tuple(r) for r in rows] == [("good", trace_hex, "00f067aa0ba902b7")]
     assert service.scalar("SELECT span_count FROM traces WHERE org_id = :o", o=org) == 1
 
@@ -238,7 +285,11 @@ def test_raw_json_with_partial_success_and_retry_dedupe(service: RunningService)
 def test_gzip_json_is_accepted(service: RunningService) -> None:
     org, key = service.new_org()
     trace_hex = uuid.uuid4().hex
-    body = gzip.compress(json.dumps(_json_request(trace_hex, [_span_json(trace_hex, "1111111111111111", "zipped")])).encode())
+    body = gzip.compress(
+        json.dumps(
+            _json_request(trace_hex, [_span_json(trace_hex, "1111111111111111", "zipped")])
+        ).encode()
+    )
     response = httpx.post(
         f"{service.http_endpoint}/v1/traces", content=body,
         headers={**auth(key), "content-type": "application/json", "content-encoding": "gzip"},
@@ -257,11 +308,15 @@ def test_gzip_json_is_accepted(service: RunningService) -> None:
         ("KEY", b"x" * (5 * 1024 * 1024), 413, "larger than"),
     ],
 )
-def test_http_errors(service: RunningService, headers: Any, body: bytes, status: int, needle: str) -> None:
+def test_http_errors(
+    service: RunningService, headers: Any, body: bytes, status: int, needle: str
+) -> None:
     _, key = service.new_org()
     hdrs = auth(key) if headers == "KEY" else dict(headers)
     hdrs["content-type"] = "application/x-protobuf"
-    response = httpx.post(f"{service.http_endpoint}/v1/traces", content=body, headers=hdrs, timeout=30)
+    response = httpx.post(
+        f"{service.http_endpoint}/v1/traces", content=body, headers=hdrs, timeout=30
+    )
     assert response.status_code == status
     assert response.headers["content-type"] == "application/x-protobuf"
     from google.rpc import status_pb2
@@ -272,7 +327,11 @@ def test_http_errors(service: RunningService, headers: Any, body: bytes, status:
 
 def test_unsupported_content_type(service: RunningService) -> None:
     _, key = service.new_org()
-    response = httpx.post(f"{service.http_endpoint}/v1/traces", content=b"x", headers={**auth(key), "content-type": "text/plain"})
+    response = httpx.post(
+        f"{service.http_endpoint}/v1/traces",
+        content=b"x",
+        headers={**auth(key), "content-type": "text/plain"},
+    )
     assert response.status_code == 415
 
 
@@ -285,7 +344,7 @@ def _grpc_stub(service: RunningService) -> Iterator[Any]:
 
 
 def test_grpc_errors(service: RunningService) -> None:
-    org, key = service.new_org()
+    _, key = service.new_org()
     channel = grpc.insecure_channel(service.grpc_endpoint)
     stub = trace_service_pb2_grpc.TraceServiceStub(channel)
     request = trace_service_pb2.ExportTraceServiceRequest()
@@ -306,19 +365,27 @@ def test_grpc_errors(service: RunningService) -> None:
 
 
 def test_revoked_key_is_refused(service: RunningService) -> None:
-    org, key = service.new_org()
+    _, key = service.new_org()
     with service.db.admin_engine().begin() as conn:
         from storage import admin
 
-        admin.revoke_key(conn, key.split("_")[0] + "_" + key.split("_")[1] + "_" + key.split("_")[2])
-    response = httpx.post(f"{service.http_endpoint}/v1/traces", content=b"", headers={**auth(key), "content-type": "application/x-protobuf"})
+        admin.revoke_key(
+            conn, key.split("_")[0] + "_" + key.split("_")[1] + "_" + key.split("_")[2]
+        )
+    response = httpx.post(
+        f"{service.http_endpoint}/v1/traces",
+        content=b"",
+        headers={**auth(key), "content-type": "application/x-protobuf"},
+    )
     assert response.status_code == 401
 
 
 def test_signed_requests(service: RunningService) -> None:
     org, key = service.new_org(require_signature=True)
     trace_hex = uuid.uuid4().hex
-    body = json.dumps(_json_request(trace_hex, [_span_json(trace_hex, "2222222222222222", "signed")])).encode()
+    body = json.dumps(
+        _json_request(trace_hex, [_span_json(trace_hex, "2222222222222222", "signed")])
+    ).encode()
     url = f"{service.http_endpoint}/v1/traces"
     headers = {**auth(key), "content-type": "application/json"}
     assert httpx.post(url, content=body, headers=headers).status_code == 401  # unsigned
@@ -326,10 +393,19 @@ def test_signed_requests(service: RunningService) -> None:
     session.auth = SigningAuth(key)
     signed = session.post(url, data=body, headers=headers, timeout=10)
     assert signed.status_code == 200, signed.text
-    replay = httpx.post(url, content=body, headers={**headers, "x-aeos-signature": signed.request.headers["x-aeos-signature"]})
+    used = str(signed.request.headers["x-aeos-signature"])
+    replay = httpx.post(
+        url,
+        content=body,
+        headers={**headers, "x-aeos-signature": used},
+    )
     assert replay.status_code == 401
     assert "replay" in replay.text or "already" in replay.text
-    tampered = httpx.post(url, content=body + b" ", headers={**headers, "x-aeos-signature": signed.request.headers["x-aeos-signature"]})
+    tampered = httpx.post(
+        url,
+        content=body + b" ",
+        headers={**headers, "x-aeos-signature": used},
+    )
     assert tampered.status_code == 401
     # The SDK's HTTP exporter signs each export through a requests session.
     exporter = HttpSpanExporter(endpoint=url, headers=auth(key), session=session)

@@ -145,7 +145,10 @@ def test_row_level_security_on_every_tenant_table(database: Database) -> None:
     with _connect(database) as conn:
         rls = dict(
             conn.execute(
-                text("SELECT relname, relrowsecurity FROM pg_class WHERE relname = ANY(:t)"),
+                text(
+                    "SELECT relname, relrowsecurity FROM pg_class WHERE relname = ANY(:t) "
+                    "AND relnamespace = 'public'::regnamespace"
+                ),
                 {"t": [*TENANT_TABLES, "orgs", "model_prices"]},
             ).all()
         )
@@ -169,7 +172,10 @@ def test_raw_tables_are_partitioned_per_engine(
         else:
             kinds = dict(
                 conn.execute(
-                    text("SELECT relname, relkind FROM pg_class WHERE relname = ANY(:t)"),
+                    text(
+                        "SELECT relname, relkind FROM pg_class WHERE relname = ANY(:t) "
+                        "AND relnamespace = 'public'::regnamespace"
+                    ),
                     {"t": list(PARTITIONED)},
                 ).all()
             )

@@ -137,6 +137,7 @@ def test_the_app_login_has_no_privileges_of_its_own(app: Engine, two_orgs: TwoOr
 def test_tenant_without_org_sees_nothing(app: Engine, two_orgs: TwoOrgs) -> None:
     with app.begin() as conn:
         conn.execute(text("SET LOCAL ROLE aeos_tenant"))
+        conn.execute(text("SET LOCAL search_path = tenant, public"))
         assert conn.execute(text("SELECT count(*) FROM spans")).scalar() == 0
         assert conn.execute(text("SELECT count(*) FROM orgs")).scalar() == 0
 
@@ -191,6 +192,9 @@ def test_pinned_login_role_cannot_escape_its_org(database: Database, two_orgs: T
             sql.SQL("CREATE ROLE {} LOGIN PASSWORD 'pw' IN ROLE aeos_tenant").format(
                 sql.Identifier(role)
             )
+        )
+        conn.execute(  # as a Grafana data source role is set up
+            sql.SQL("ALTER ROLE {} SET search_path = tenant, public").format(sql.Identifier(role))
         )
         conn.execute(
             "INSERT INTO db_role_orgs (role_name, org_id) VALUES (%s, %s)",

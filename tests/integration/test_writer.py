@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
+from collections.abc import Coroutine
 from dataclasses import replace
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -74,15 +75,15 @@ def commits() -> list[CommitStats]:
 
 
 @pytest.fixture
-def writer(database: Database, commits: list[CommitStats]) -> Iterator[IngestWriter]:
-    yield IngestWriter(database.app_conninfo(), on_commit=commits.append, flushers=1)
+def writer(database: Database, commits: list[CommitStats]) -> IngestWriter:
+    return IngestWriter(database.app_conninfo(), on_commit=commits.append, flushers=1)
 
 
-def run(coro: object) -> object:
-    return asyncio.run(coro)  # type: ignore[arg-type]
+def run(coro: Coroutine[Any, Any, list[Any]]) -> list[Any]:
+    return asyncio.run(coro)
 
 
-async def _write_all(writer: IngestWriter, batches: list[Batch]) -> list[object]:
+async def _write_all(writer: IngestWriter, batches: list[Batch]) -> list[Any]:
     await writer.start()
     try:
         return list(
@@ -124,7 +125,7 @@ def full_batch(org_id: uuid.UUID) -> Batch:
                 0,
                 None,
             ),
-        ],  # fmt: skip
+        ],
         agents=[
             AgentSighting("agent-1", "fleet-1", "Planner", "MOSAIC", "planner", "1.2.0", T0, {}),
         ],
@@ -153,14 +154,14 @@ def full_batch(org_id: uuid.UUID) -> Batch:
                 None,
                 child.span_id,
             ),
-        ],  # fmt: skip
+        ],
     )
 
 
 def test_a_batch_lands_with_everything_derived(
     database: Database, writer: IngestWriter, org: uuid.UUID
 ) -> None:
-    [result] = run(_write_all(writer, [full_batch(org)]))  # type: ignore[misc]
+    [result] = run(_write_all(writer, [full_batch(org)]))
     assert (result.spans, result.events, result.metric_points, result.duplicates) == (3, 2, 2, 0)
     assert _scalar(database, "SELECT span_count || '/' || error_count FROM traces") == "3/1"
     assert _scalar(database, "SELECT root_span_name FROM traces") == "op-1"
@@ -190,7 +191,7 @@ def test_a_retried_export_is_stored_once(
     again = IngestWriter(database.app_conninfo(), on_commit=commits.append, flushers=1)
     partly_new = full_batch(org)
     partly_new.spans.append(span(1, 9, parent=1, run="run-1"))
-    [dup, mixed] = run(_write_all(again, [full_batch(org), partly_new]))  # type: ignore[misc]
+    [dup, mixed] = run(_write_all(again, [full_batch(org), partly_new]))
     assert commits[0].slow_path
     assert (dup.spans, dup.events, dup.metric_points, dup.duplicates) == (0, 0, 0, 7)
     assert mixed.spans == 1
@@ -205,7 +206,7 @@ def test_concurrent_requests_share_commits(
 ) -> None:
     batches = [Batch(org, spans=[span(100 + i, j + 1) for j in range(20)]) for i in range(50)]
     results = run(_write_all(writer, batches))
-    assert all(r.spans == 20 for r in results)  # type: ignore[attr-defined]
+    assert all(r.spans == 20 for r in results)
     assert _scalar(database, "SELECT count(*) FROM spans") == 1000
     assert _scalar(database, "SELECT count(*) FROM traces") == 50
     assert sum(c.batches for c in commits) == 50
@@ -225,7 +226,7 @@ def test_a_full_queue_refuses_at_once_and_loses_nothing(database: Database, org:
 
 def test_unreachable_database_is_retryable(org: uuid.UUID) -> None:
     writer = IngestWriter("postgresql://aeos_app@127.0.0.1:1/nowhere", flushers=1)
-    [result] = run(_write_all(writer, [Batch(org, spans=[span(1, 1)])]))  # type: ignore[misc]
+    [result] = run(_write_all(writer, [Batch(org, spans=[span(1, 1)])]))
     assert isinstance(result, DatabaseUnavailableError)
 
 

@@ -53,6 +53,7 @@ _ALERTING = (
     "webhook_deliveries",
 )
 _TENANT_TABLES = (*_RAW, *_ROLLUPS, *_ENTITIES, *_ALERTING, "users", "api_keys")
+_VIEWED = ("spans", "events", "metric_points", "cost_line_items", "alert_evaluations")
 _TENANT_WRITABLE = ("alert_rules", "notification_endpoints", "notifications", "users")
 _STAFF_WRITABLE = (*_TENANT_WRITABLE, "orgs", "model_prices", "db_role_orgs")
 _WORKER_WRITABLE = ("alert_states", "alert_evaluations", "notifications", "webhook_deliveries")
@@ -208,6 +209,27 @@ def _grants() -> None:
         )
 
 
+def _tenant_views() -> None:
+    """Tenants read raw time-split tables only through security-barrier views.
+
+    TimescaleDB copies a hypertable's grants to its chunks but not its row-level security,
+    so a tenant allowed to read ``spans`` could read a chunk of it directly and see every
+    org. Instead the tenant role has no privilege on these tables (so neither on their
+    chunks or partitions) and reads ``tenant.<table>``, a view that filters by
+    ``aeos_current_org()``; ``act_as`` puts the ``tenant`` schema first on the search path,
+    so queries name the same relations on both engines.
+    """
+    op.execute("CREATE SCHEMA IF NOT EXISTS tenant")
+    op.execute("GRANT USAGE ON SCHEMA tenant TO aeos_tenant")
+    for table in _VIEWED:
+        op.execute(f"REVOKE ALL ON {table} FROM aeos_tenant")
+        op.execute(
+            f"CREATE VIEW tenant.{table} WITH (security_barrier) AS "
+            f"SELECT * FROM public.{table} WHERE org_id = (SELECT aeos_current_org())"
+        )
+        op.execute(f"GRANT SELECT ON tenant.{table} TO aeos_tenant")
+
+
 def _shared_tables() -> None:
     op.execute("ALTER TABLE orgs ENABLE ROW LEVEL SECURITY")
     _policy("orgs", "tenant_own_org", "aeos_tenant", "id = (SELECT aeos_current_org())")
@@ -234,6 +256,7 @@ def upgrade() -> None:
         _tenant_table(table)
     _shared_tables()
     _grants()
+    _tenant_views()
     for index, serves in _INDEX_COMMENTS.items():
         quoted = serves.replace("'", "''")
         op.execute(f"COMMENT ON INDEX {index} IS 'serves: {quoted}'")
