@@ -178,6 +178,89 @@ def serve(
         run(db, options)
 
 
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """``30``, ``30s``, ``5m``, ``2h`` or ``7d`` in seconds."""
+    raw = text.strip().lower()
+    unit = raw[-1] if raw and raw[-1] in DURATION_UNITS else "s"
+    number = raw[:-1] if raw and raw[-1] in DURATION_UNITS else raw
+    try:
+        value = float(number) * DURATION_UNITS[unit]
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a duration like 30s, 5m, 2h or 7d") from None
+    if value < 0:
+        raise typer.BadParameter("a duration cannot be negative")
+    return value
+
+
+def demo_org_names(count: int) -> list[str]:
+    """``demo``, ``demo-2``, ... : the orgs ``aeos demo`` sends as."""
+    return ["demo", *(f"demo-{i}" for i in range(2, count + 1))]
+
+
+@app.command()
+def demo(
+    orgs: Annotated[int, typer.Option(min=1, max=50, help="Orgs to send as.")] = 3,
+    agents: Annotated[int, typer.Option(min=1, max=200, help="Agents per org.")] = 6,
+    rate: Annotated[float, typer.Option(min=0.01, help="Task runs per second.")] = 2.0,
+    duration: Annotated[str, typer.Option(help="Live run time (30s, 5m, 1h; 0 = none).")] = "30s",
+    backfill: Annotated[str, typer.Option(help="History to generate before now (e.g. 7d).")] = "0",
+    endpoint: Annotated[
+        str | None, typer.Option(help="OTLP endpoint (host:port = gRPC, http://... = HTTP).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same telemetry).")] = 1,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+) -> None:
+    """Send realistic MOSAIC / DAMN / UCE telemetry through the OpenTelemetry SDK."""
+    from aeos.demo import DemoError, DemoOptions, run_demo
+
+    receiver = load_settings(ReceiverSettings)
+    target = endpoint or f"{receiver.host}:{receiver.grpc_port}"
+    with _database() as db, _storage_errors(), db.admin_engine().begin() as conn:
+        keys = [_demo_key(conn, name) for name in demo_org_names(orgs)]
+    options = DemoOptions(
+        target, keys, agents, rate, parse_duration(duration), parse_duration(backfill), seed
+    )
+    try:
+        summary = _run_demo_with_progress(run_demo, options, quiet)
+    except DemoError as exc:
+        _fail(str(exc))
+    _print_json(
+        {
+            "endpoint": target,
+            "orgs": demo_org_names(orgs),
+            "task_runs": summary.task_runs,
+            "spans": summary.spans,
+            "llm_calls": summary.llm_calls,
+            "log_records": summary.log_records,
+            "metric_points": summary.metric_points,
+            "expected_cost_usd": str(summary.expected_cost_usd),
+            "interrupted": summary.interrupted,
+        }
+    )
+
+
+def _run_demo_with_progress(run_demo: Any, options: Any, quiet: bool) -> Any:
+    if quiet:
+        return run_demo(options)
+    with typer.progressbar(length=1, label="task runs") as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.length = max(total, 1)
+            bar.update(done - bar.pos)
+
+        return run_demo(options, progress)
+
+
+def _demo_key(conn: Any, name: str) -> str:
+    try:
+        return admin.create_key(conn, name, "ingest", "aeos demo").plaintext
+    except StorageError:
+        return admin.create_org(conn, name, "pro").ingest_key.plaintext
+
+
 @contextmanager
 def _storage_errors() -> Iterator[None]:
     try:

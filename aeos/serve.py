@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import signal
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import TextIO
 
 import uvicorn
@@ -87,8 +90,13 @@ async def _partition_loop(engine: Engine) -> None:
             _log.exception("partition maintenance failed")
 
 
-async def serve(db: Database, options: ServeOptions, announce: Callable[[str], None]) -> None:
-    """Runs the selected parts until SIGINT or SIGTERM."""
+async def serve(
+    db: Database,
+    options: ServeOptions,
+    announce: Callable[[str], None],
+    before_stop: Callable[[], None] = lambda: None,
+) -> None:
+    """Runs the selected parts until SIGINT or SIGTERM; ``before_stop`` runs first then."""
     engine = db.app_engine()
     maintain_partitions(engine)
     workers = ReceiverWorkers(options.receiver, db.app_conninfo())
@@ -97,6 +105,7 @@ async def serve(db: Database, options: ServeOptions, announce: Callable[[str], N
     try:
         await _serve_api(engine, options, announce, workers)
     finally:
+        await asyncio.to_thread(before_stop)  # clients first (demo traffic), then receivers
         await asyncio.to_thread(workers.stop)
 
 
@@ -136,7 +145,13 @@ async def _serve_api(
     await asyncio.gather(*tasks, maintenance, return_exceptions=True)
 
 
-def print_banner(out: TextIO, db: Database, options: ServeOptions, demo_key: str | None) -> None:
+def print_banner(
+    out: TextIO,
+    db: Database,
+    options: ServeOptions,
+    demo_key: str | None,
+    extra: list[str] | None = None,
+) -> None:
     """Prints the endpoints (and the demo ingest key) for a person to copy."""
     lines = ["AEOS Observability is running."]
     if Part.API in options.parts:
@@ -159,11 +174,63 @@ def print_banner(out: TextIO, db: Database, options: ServeOptions, demo_key: str
         )
     if demo_key is not None:
         lines.append(f"  Demo org       '{DEMO_ORG}', ingest key (shown once): {demo_key}")
+    lines.extend(extra or [])
     lines.append("Press Ctrl-C to stop.")
     print("\n".join(lines), file=out, flush=True)
+
+
+DEMO_ARGS = ("--orgs", "3", "--agents", "5", "--duration", "10m", "--backfill", "6h", "--quiet")
+
+
+def _interrupt_with_parent() -> None:  # pragma: no cover - runs in the forked child
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGINT)  # PR_SET_PDEATHSIG
+
+
+class _DemoTraffic:
+    """``aeos demo`` in a child process, so a new user sees data at once (``--demo``)."""
+
+    def __init__(self, options: ServeOptions, log_dir: Path) -> None:
+        self._options = options
+        self._log = log_dir / "demo.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> str:
+        r = self._options.receiver
+        self._log.parent.mkdir(parents=True, exist_ok=True)
+        with self._log.open("ab") as log:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "aeos", "demo", "--endpoint", f"{r.host}:{r.grpc_port}",
+                 *DEMO_ARGS],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                preexec_fn=_interrupt_with_parent,
+            )  # fmt: skip
+        return (
+            "  Demo traffic   orgs demo, demo-2, demo-3: 6 h of history, then 10 min live "
+            f"(log {self._log})"
+        )
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGINT)  # it flushes what it produced, then exits
+            try:
+                self._proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
 
 
 def run(db: Database, options: ServeOptions) -> None:
     """Blocks serving until a signal arrives."""
     demo_key = demo_ingest_key(db) if options.demo else None
-    asyncio.run(serve(db, options, lambda _: print_banner(sys.stdout, db, options, demo_key)))
+    with_demo = options.demo and Part.RECEIVER in options.parts
+    log_dir = db.embedded.data_dir if db.embedded is not None else Path.cwd()
+    traffic = _DemoTraffic(options, log_dir)
+
+    def ready(_: str) -> None:
+        extra = [traffic.start()] if with_demo else []
+        print_banner(sys.stdout, db, options, demo_key, extra)
+
+    try:
+        asyncio.run(serve(db, options, ready, traffic.stop))
+    finally:
+        traffic.stop()

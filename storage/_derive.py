@@ -109,9 +109,10 @@ def task_run_updates(sightings: Iterable[tuple[uuid.UUID, TaskRunSighting]]) -> 
         update.task_id = update.task_id or s.task_id
         update.agent_id = update.agent_id or s.agent_id
         update.task_title = update.task_title or s.task_title
-        if s.is_root:
+        if s.is_root:  # the run's own span says who ran it, when, and in which trace
             update.root_start_ns, update.root_end_ns = s.start_ns, s.end_ns
             update.trace_id = s.trace_id
+            update.agent_id = s.agent_id or update.agent_id
         if s.status is not None and (update.status not in TERMINAL_STATUSES or s.is_root):
             update.status = s.status
     return [by_key[k] for k in sorted(by_key)]

@@ -148,11 +148,13 @@ ON CONFLICT (org_id, task_run_id) DO NOTHING
 """
 
 # Merge rules: a terminal status (succeeded, failed, canceled) is only replaced by what the
-# run's own (root) span says; the root span gives the run's duration and trace.
+# run's own (root) span says; the root span gives the run's agent, duration and trace
+# (child spans of other agents carry the run id too, so their costs land on the run).
 UPDATE_RUNS = """
 UPDATE task_runs AS r SET
   task_id = COALESCE(r.task_id, u.tk),
-  agent_id = COALESCE(r.agent_id, u.ag),
+  agent_id = CASE WHEN u.rs IS NOT NULL THEN COALESCE(u.ag, r.agent_id)
+                  ELSE COALESCE(r.agent_id, u.ag) END,
   status = CASE WHEN u.st IS NULL THEN r.status
                 WHEN r.status IN ('succeeded', 'failed', 'canceled') AND u.rs IS NULL THEN r.status
                 ELSE u.st END,

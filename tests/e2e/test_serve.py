@@ -64,6 +64,7 @@ class Service:
             text=True,
             env=self.env,
         )
+        _STARTED.append(self)
         self.banner = self._read_banner()
 
     def _read_banner(self) -> str:
@@ -101,9 +102,18 @@ class Service:
         self.proc.communicate()
 
 
+_STARTED: list[Service] = []
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path / "data"
+    while _STARTED:  # whatever a failed assertion left running
+        service = _STARTED.pop()
+        if service.proc.poll() is None:
+            service.kill()
+        elif service.proc.stdout is not None and not service.proc.stdout.closed:
+            service.proc.communicate()
     for proc in _postgres_of(tmp_path / "data"):  # never leave a server behind
         proc.kill()
 
@@ -122,7 +132,9 @@ def test_serve_prints_endpoints_and_stops_cleanly(data_dir: Path, sig: int) -> N
     # The CLI works next to a running service: it attaches to the same embedded server.
     listed = service.cli("orgs", "list", "--json")
     assert listed.returncode == 0, listed.stderr
-    assert [o["name"] for o in json.loads(listed.stdout)] == ["demo"]
+    names = {o["name"] for o in json.loads(listed.stdout)}
+    assert "demo" in names  # demo-2 and demo-3 appear as the demo traffic starts
+    assert names <= {"demo", "demo-2", "demo-3"}
     assert service.stop(sig) == 0
     assert _wait_gone(data_dir, timeout=5) == []
 
@@ -136,7 +148,8 @@ def test_restart_reuses_data_and_recovers_from_sigkill(data_dir: Path) -> None:
     assert _wait_gone(data_dir) == []
     second = Service(data_dir)
     listed = second.cli("orgs", "list", "--json")
-    assert sorted(o["name"] for o in json.loads(listed.stdout)) == ["demo", "kept"]
+    names = {o["name"] for o in json.loads(listed.stdout)}
+    assert {"demo", "kept"} <= names
     second.stop(signal.SIGTERM)
     assert _wait_gone(data_dir, timeout=5) == []
 
