@@ -179,6 +179,7 @@ def print_banner(
     print("\n".join(lines), file=out, flush=True)
 
 
+DEMO_STOP_TIMEOUT_S = 5
 DEMO_ARGS = ("--orgs", "3", "--agents", "5", "--duration", "10m", "--backfill", "6h", "--quiet")
 
 
@@ -213,7 +214,7 @@ class _DemoTraffic:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.send_signal(signal.SIGINT)  # it flushes what it produced, then exits
             try:
-                self._proc.wait(30)
+                self._proc.wait(DEMO_STOP_TIMEOUT_S)  # synthetic data: no need to wait long
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()

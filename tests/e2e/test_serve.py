@@ -94,7 +94,7 @@ class Service:
     def stop(self, sig: int) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
-        _, self.stderr = self.proc.communicate(timeout=30)
+        _, self.stderr = self.proc.communicate(timeout=90)
         return self.proc.returncode
 
     def kill(self) -> None:
