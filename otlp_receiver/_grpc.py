@@ -47,7 +47,7 @@ async def _export(
             body=None,
             signature=_text(metadata.get("x-aeos-signature")),
         )
-        response = await handler.handle(request, identity, ctx.writer, ctx.limits, TRANSPORT)
+        response = await handler.handle(request, identity, ctx, TRANSPORT)
     except ReceiverError as error:
         _metrics.REQUESTS.labels(handler.signal, TRANSPORT, error.grpc_code.name).inc()
         await context.abort(error.grpc_code, error.message, trailing_metadata=_trailers(error))

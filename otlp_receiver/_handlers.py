@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2 as logs_pb
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as metrics_pb
@@ -28,6 +28,9 @@ from storage.admin import KeyIdentity
 from storage.errors import PermanentStorageError, RetryableStorageError
 from storage.rows import Batch
 from storage.writer import QueueFullError, WriteResult
+
+if TYPE_CHECKING:
+    from otlp_receiver._context import ReceiverContext
 
 Req = TypeVar("Req")
 
@@ -49,13 +52,27 @@ class SignalHandler(Generic[Req]):
     partial_field: str  # rejected_spans, rejected_data_points, rejected_log_records
 
     async def handle(
-        self, request: Req, identity: KeyIdentity, writer: Writer, limits: Limits, transport: str
+        self, request: Req, identity: KeyIdentity, ctx: ReceiverContext, transport: str
     ) -> Any:
         """Stores the request's good items; returns the Export*ServiceResponse.
 
         Raises:
             ReceiverError: nothing was stored (overload, database down, refused data).
         """
+        admission = ctx.admission
+        if admission.in_flight >= admission.limit:
+            _metrics.REQUESTS.labels(self.signal, transport, "busy").inc()
+            STATS.count(self.signal, refused=0)
+            raise _errors.overloaded(f"{admission.in_flight} requests in progress; retry later")
+        admission.in_flight += 1
+        try:
+            return await self._handle(request, identity, ctx.writer, ctx.limits, transport)
+        finally:
+            admission.in_flight -= 1
+
+    async def _handle(
+        self, request: Req, identity: KeyIdentity, writer: Writer, limits: Limits, transport: str
+    ) -> Any:
         translation = self.translate(request, identity.org_id, limits)
         batch = translation.batch
         accepted = batch.item_count

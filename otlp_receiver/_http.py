@@ -111,7 +111,7 @@ def _endpoint(
                 message = decode(body, media_type)
             except DecodeError as exc:
                 raise _errors.bad_request(str(exc)) from None
-            response = await handler.handle(message, identity, ctx.writer, ctx.limits, TRANSPORT)
+            response = await handler.handle(message, identity, ctx, TRANSPORT)
         except ReceiverError as error:
             _metrics.REQUESTS.labels(handler.signal, TRANSPORT, str(error.http_status)).inc()
             return _error_response(error, media_type)

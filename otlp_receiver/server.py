@@ -21,7 +21,7 @@ import uvicorn
 
 from otlp_receiver import _grpc, _http, _metrics
 from otlp_receiver._auth import Authenticator
-from otlp_receiver._context import ReceiverContext
+from otlp_receiver._context import Admission, ReceiverContext
 from otlp_receiver._health import STATS, report_forever
 from otlp_receiver._translate import Limits
 from otlp_receiver.settings import ReceiverSettings
@@ -93,6 +93,7 @@ async def run_receiver(
             max_attribute_value_bytes=settings.max_attribute_value_bytes,
         ),
         settings.max_request_bytes,
+        Admission(settings.max_concurrent_requests),
     )
     await writer.start()
     grpc_server, grpc_port = _grpc.create_server(
