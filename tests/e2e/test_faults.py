@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
+import httpx
 import psutil
 import psycopg
 import pytest
@@ -155,4 +156,55 @@ def test_sigkill_of_a_receiver_loses_no_acknowledged_span(
         assert len(_receivers(proc.pid)) == 2  # the dead one was replaced
     finally:
         stop.set()
+        stop_service(proc)
+
+
+def test_overload_is_refused_with_retry_later_and_nothing_accepted_is_lost(
+    own_server: tuple[EmbeddedPostgres, URL, str], tmp_path: Path
+) -> None:
+    _, url, key = own_server
+    proc, _, _, (_, http_port, _) = start_service(
+        url,
+        tmp_path / "serve",
+        AEOS_RECEIVER_WORKERS="1",
+        AEOS_RECEIVER_MAX_CONCURRENT_REQUESTS="1",
+    )
+    results: list[tuple[int, str | None, bytes]] = []
+
+    def send() -> None:
+        request = trace_service_pb2.ExportTraceServiceRequest()
+        spans = request.resource_spans.add().scope_spans.add().spans
+        trace_id = uuid.uuid4().bytes
+        now = time.time_ns()
+        for n in range(1, 2001):
+            spans.add(trace_id=trace_id, span_id=n.to_bytes(8, "big"), name="x",
+                      start_time_unix_nano=now, end_time_unix_nano=now + 1000)  # fmt: skip
+        response = httpx.post(
+            f"http://127.0.0.1:{http_port}/v1/traces", content=request.SerializeToString(),
+            headers={"authorization": f"Bearer {key}", "content-type": "application/x-protobuf"},
+            timeout=60,
+        )  # fmt: skip
+        results.append((response.status_code, response.headers.get("retry-after"), trace_id))
+
+    try:
+        threads = [threading.Thread(target=send) for _ in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        codes = sorted(code for code, _, _ in results)
+        assert 429 in codes
+        assert 200 in codes
+        assert set(codes) == {200, 429}
+        assert all(after == "1" for code, after, _ in results if code == 429)
+        accepted = [trace for code, _, trace in results if code == 200]
+        refused = [trace for code, _, trace in results if code == 429]
+        with psycopg.connect(_conninfo(url)) as conn:
+            stored = conn.execute(
+                "SELECT count(*) FILTER (WHERE trace_id = ANY(%s)), "
+                "count(*) FILTER (WHERE trace_id = ANY(%s)) FROM spans",
+                [accepted, refused],
+            ).fetchone()
+        assert stored == (2000 * len(accepted), 0)
+    finally:
         stop_service(proc)
