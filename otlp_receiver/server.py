@@ -106,7 +106,9 @@ async def run_receiver(
     )
     http_task = asyncio.create_task(http_server.serve(sockets=[sock]))
     queue_task = asyncio.create_task(_report_queue(writer))
-    health_task = asyncio.create_task(report_forever(conninfo, lambda: writer.pending_items))
+    health_task = asyncio.create_task(
+        report_forever(conninfo, lambda: writer.pending_items, settings.health_report_seconds)
+    )
     while not http_server.started and not http_task.done():
         await asyncio.sleep(0.02)
     if http_task.done():

@@ -27,6 +27,7 @@ class ReceiverSettings(BaseSettings):
     max_pending_items: Annotated[int, Field(ge=100)] = 200_000
     writer_connections: Annotated[int, Field(ge=1, le=16)] = 2
     max_concurrent_requests: Annotated[int, Field(ge=1, le=10_000)] = 32
+    health_report_seconds: Annotated[float, Field(gt=0)] = 60.0
     auth_cache_seconds: Annotated[float, Field(ge=0)] = 10.0
     signature_window_seconds: Annotated[int, Field(ge=1)] = 300
     max_attributes: Annotated[int, Field(ge=1)] = 256

@@ -145,6 +145,7 @@ def service(
         url,
         Path(tmp_path_factory.mktemp("serve")),
         AEOS_RECEIVER_MAX_REQUEST_BYTES=str(4 * 1024 * 1024),
+        AEOS_RECEIVER_HEALTH_REPORT_SECONDS="1",
     )
     db = Database(url, TEST_APP_PASSWORD)
     try:

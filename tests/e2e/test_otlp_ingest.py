@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -422,3 +425,47 @@ def test_prometheus_metrics_count_items(service: RunningService) -> None:
     assert "aeos_receiver_items_total" in text_
     assert 'outcome="accepted"' in text_
     assert "aeos_writer_commit_seconds_bucket" in text_
+
+
+def test_platform_health_rows_are_written(service: RunningService) -> None:
+    _, key = service.new_org()
+    trace_hex = uuid.uuid4().hex
+    body = _json_request(trace_hex, [_span_json(trace_hex, "3333333333333333", "healthy")])
+    assert (
+        httpx.post(f"{service.http_endpoint}/v1/traces", json=body, headers=auth(key)).status_code
+        == 200
+    )
+    accepted = service.wait_for(
+        "SELECT sum(accepted) > 0 FROM platform_health WHERE signal = 'traces'", True, timeout=10
+    )
+    assert accepted is True, service.query("SELECT * FROM platform_health")
+    instances = service.scalar("SELECT count(DISTINCT instance) FROM platform_health")
+    assert instances >= 1
+
+
+def test_only_the_receiver_can_be_run(service: RunningService, tmp_path: Path) -> None:
+    from tests.e2e.conftest import start_service, stop_service
+
+    proc, env, _, (_, http_port, api_port) = start_service(service.db.admin_url, tmp_path)
+    stop_service(proc)
+    env["AEOS_RECEIVER_WORKERS"] = "1"
+    only = subprocess.Popen([sys.executable, "-m", "aeos", "serve", "--only", "receiver"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    try:
+        assert only.stdout is not None
+        lines: list[str] = []
+        while not lines or not lines[-1].startswith("Press Ctrl-C"):
+            line = only.stdout.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+        assert any("OTLP/gRPC" in line for line in lines)
+        assert not any("Query API" in line for line in lines)
+        _, key = service.new_org()
+        ok = httpx.post(f"http://127.0.0.1:{http_port}/v1/traces", content=b"",
+                        headers={**auth(key), "content-type": "application/x-protobuf"})  # fmt: skip
+        assert ok.status_code == 200
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"http://127.0.0.1:{api_port}/healthz", timeout=2)
+    finally:
+        only.terminate()
+        only.communicate(timeout=60)
