@@ -7,16 +7,15 @@ from typing import Any
 import grpc
 from google.protobuf import duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
-from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc as logs_grpc
-from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc as metrics_grpc
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc as trace_grpc
 
-from otlp_receiver import _metrics
+from otlp_receiver import _errors, _metrics
 from otlp_receiver._context import ReceiverContext
+from otlp_receiver._decode import DecodeError, decode_logs, decode_metrics, decode_traces
 from otlp_receiver._errors import ReceiverError
 from otlp_receiver._handlers import LOGS, METRICS, TRACES, SignalHandler
 
 TRANSPORT = "grpc"
+PROTOBUF = "application/x-protobuf"
 
 
 def _trailers(error: ReceiverError) -> tuple[tuple[str, bytes], ...]:
@@ -37,7 +36,7 @@ def _trailers(error: ReceiverError) -> tuple[tuple[str, bytes], ...]:
 async def _export(
     handler: SignalHandler[Any],
     ctx: ReceiverContext,
-    request: Any,
+    raw: bytes,
     context: grpc.aio.ServicerContext[Any, Any],
 ) -> Any:
     metadata = {k.lower(): v for k, v in context.invocation_metadata() or ()}
@@ -47,6 +46,10 @@ async def _export(
             body=None,
             signature=_text(metadata.get("x-aeos-signature")),
         )
+        try:  # decoded here, not by gRPC, so that a bad body is INVALID_ARGUMENT (OTLP spec)
+            request = _DECODERS[handler.signal](raw, PROTOBUF)
+        except DecodeError as exc:
+            raise _errors.bad_request(str(exc)) from None
         response = await handler.handle(request, identity, ctx, TRANSPORT)
     except ReceiverError as error:
         _metrics.REQUESTS.labels(handler.signal, TRANSPORT, error.grpc_code.name).inc()
@@ -60,28 +63,24 @@ def _text(value: str | bytes | None) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
 
 
-class _Traces(trace_grpc.TraceServiceServicer):
-    def __init__(self, ctx: ReceiverContext) -> None:
-        self._ctx = ctx
-
-    async def Export(self, request: Any, context: Any) -> Any:
-        return await _export(TRACES, self._ctx, request, context)
-
-
-class _Metrics(metrics_grpc.MetricsServiceServicer):
-    def __init__(self, ctx: ReceiverContext) -> None:
-        self._ctx = ctx
-
-    async def Export(self, request: Any, context: Any) -> Any:
-        return await _export(METRICS, self._ctx, request, context)
+_DECODERS = {"traces": decode_traces, "metrics": decode_metrics, "logs": decode_logs}
+_SERVICES: dict[str, SignalHandler[Any]] = {
+    "opentelemetry.proto.collector.trace.v1.TraceService": TRACES,
+    "opentelemetry.proto.collector.metrics.v1.MetricsService": METRICS,
+    "opentelemetry.proto.collector.logs.v1.LogsService": LOGS,
+}
 
 
-class _Logs(logs_grpc.LogsServiceServicer):
-    def __init__(self, ctx: ReceiverContext) -> None:
-        self._ctx = ctx
+def _service(name: str, handler: SignalHandler[Any], ctx: ReceiverContext) -> Any:
+    async def export(raw: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        return await _export(handler, ctx, raw, context)
 
-    async def Export(self, request: Any, context: Any) -> Any:
-        return await _export(LOGS, self._ctx, request, context)
+    method = grpc.unary_unary_rpc_method_handler(
+        export,
+        request_deserializer=None,  # raw bytes: see _export
+        response_serializer=lambda message: message.SerializeToString(),
+    )
+    return grpc.method_handlers_generic_handler(name, {"Export": method})
 
 
 def create_server(
@@ -101,9 +100,7 @@ def create_server(
         ],
         compression=None,
     )
-    trace_grpc.add_TraceServiceServicer_to_server(_Traces(ctx), server)
-    metrics_grpc.add_MetricsServiceServicer_to_server(_Metrics(ctx), server)
-    logs_grpc.add_LogsServiceServicer_to_server(_Logs(ctx), server)
+    server.add_generic_rpc_handlers([_service(n, h, ctx) for n, h in _SERVICES.items()])
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
         raise OSError(f"cannot listen for OTLP/gRPC on {host}:{port}")

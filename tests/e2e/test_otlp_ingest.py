@@ -364,6 +364,14 @@ def test_grpc_errors(service: RunningService) -> None:
     assert large.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     ok = stub.Export(request, metadata=list(auth(key).items()))
     assert not ok.HasField("partial_success")
+    raw = channel.unary_unary(
+        "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+        request_serializer=None,
+        response_deserializer=None,
+    )
+    with pytest.raises(grpc.RpcError) as garbage:
+        raw(b"\xff\xfe not protobuf", metadata=list(auth(key).items()))
+    assert garbage.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     channel.close()
 
 
@@ -469,3 +477,16 @@ def test_only_the_receiver_can_be_run(service: RunningService, tmp_path: Path) -
     finally:
         only.terminate()
         only.communicate(timeout=60)
+
+
+def test_key_from_otel_exporter_otlp_headers(
+    service: RunningService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    org, key = service.new_org()
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", f"authorization=Bearer%20{key}")
+    exporter = HttpSpanExporter(endpoint=f"{service.http_endpoint}/v1/traces")
+    provider = tracer_provider(exporter, "env-configured")
+    with provider.get_tracer("t").start_as_current_span("from env"):
+        pass
+    provider.shutdown()
+    assert service.scalar("SELECT name FROM spans WHERE org_id = :o", o=org) == "from env"
