@@ -161,6 +161,7 @@ class IngestWriter:
     async def _commit_group(
         self, conn: AsyncConnection[Any] | None, group: list[_Pending]
     ) -> AsyncConnection[Any] | None:
+        split = False
         try:
             if conn is None or conn.closed:
                 conn = await self._connect()
@@ -173,13 +174,15 @@ class IngestWriter:
             return None
         except psycopg.Error as exc:
             if len(group) > 1:  # find the batch the database refuses; commit the others
+                split = True  # each single-batch call below settles its own items
                 for pending in group:
                     conn = await self._commit_group(conn, [pending])
                 return conn
             self._fail(group, PermanentStorageError(f"the database refused the data: {exc}"))
             return conn
         finally:
-            self._pending_items -= sum(max(p.batch.item_count, 1) for p in group)
+            if not split:
+                self._pending_items -= sum(max(p.batch.item_count, 1) for p in group)
         for pending, result in zip(group, results, strict=True):
             if not pending.future.done():
                 pending.future.set_result(result)

@@ -239,3 +239,4 @@ def test_a_refused_batch_fails_alone(database: Database, org: uuid.UUID) -> None
     assert isinstance(results[1], Exception)
     assert "refused" in str(results[1])
     assert _scalar(database, "SELECT count(*) FROM spans") == 1
+    assert writer.pending_items == 0  # every item settled exactly once
