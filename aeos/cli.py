@@ -175,7 +175,10 @@ def serve(
     receiver = load_settings(ReceiverSettings)
     options = ServeOptions(frozenset(only or list(Part)), api, receiver, demo)
     with _database(own=True) as db, _storage_errors():
-        run(db, options)
+        try:
+            run(db, options)
+        except (RuntimeError, OSError) as exc:  # a part could not start (port in use, ...)
+            _fail(str(exc))
 
 
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

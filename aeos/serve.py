@@ -12,6 +12,7 @@ import contextlib
 import ctypes
 import logging
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -109,21 +110,38 @@ async def serve(
         await asyncio.to_thread(workers.stop)
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket for the query API, or a clear error naming the setting."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise RuntimeError(
+            f"the query API could not listen on {host}:{port} ({exc.strerror}); set AEOS_API_PORT"
+        ) from None
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
 async def _serve_api(
     engine: Engine, options: ServeOptions, announce: Callable[[str], None], workers: ReceiverWorkers
 ) -> None:
     servers: list[uvicorn.Server] = []
+    sockets: list[socket.socket] = []
     if Part.API in options.parts:
-        app = create_app(engine)
-        config = uvicorn.Config(
-            app, host=options.api.host, port=options.api.port, log_level="warning", lifespan="off"
-        )
+        sockets.append(_listen(options.api.host, options.api.port))
+        config = uvicorn.Config(create_app(engine), log_level="warning", lifespan="off")
         servers.append(_QuietSignalsServer(config))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    tasks = [asyncio.create_task(s.serve()) for s in servers]
+    tasks = [
+        asyncio.create_task(s.serve(sockets=[k])) for s, k in zip(servers, sockets, strict=True)
+    ]
     maintenance = asyncio.create_task(_partition_loop(engine))
     while servers and not all(s.started for s in servers):
         if any(t.done() for t in tasks):
@@ -133,7 +151,7 @@ async def _serve_api(
         if task.done() and task.exception() is not None:
             raise RuntimeError(f"a part failed to start: {task.exception()}")
     if any(t.done() for t in tasks):
-        raise RuntimeError("a part failed to start (is its port in use?)")
+        raise RuntimeError("the query API failed to start")
     announce("ready")
     while not stop.is_set():
         workers.supervise()

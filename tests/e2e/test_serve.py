@@ -181,3 +181,27 @@ def test_second_service_on_same_data_dir_is_refused_clearly(data_dir: Path) -> N
         assert "already serving" in result.stderr
     finally:
         first.stop(signal.SIGTERM)
+
+
+def test_a_port_in_use_is_a_clear_error_and_leaves_nothing_running(data_dir: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        env = _env(data_dir, taken.getsockname()[1], free_port())
+        env["AEOS_RECEIVER_GRPC_PORT"], env["AEOS_RECEIVER_HTTP_PORT"] = (
+            str(free_port()),
+            str(free_port()),
+        )
+        result = subprocess.run(
+            [sys.executable, "-m", "aeos", "serve"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+    assert result.returncode == 1
+    assert "could not listen" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert _wait_gone(data_dir, timeout=10) == []
