@@ -226,7 +226,9 @@ async def overload(endpoint: str, key: str, payloads: list[bytes], n: int, spans
         await asyncio.sleep(max(started + seq * interval - time.monotonic(), 0))
     await asyncio.gather(*in_flight, return_exceptions=True)
     await channel.close()
-    print(f"  (the last answers came {time.monotonic() - started - seconds:.1f}s after sending stopped)")
+    print(
+        f"  (the last answers came {time.monotonic() - started - seconds:.1f}s after sending stopped)"
+    )
     return acked, refused, failed, peak_each, peak_total
 
 
