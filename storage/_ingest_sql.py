@@ -45,6 +45,13 @@ def configure(conn: AsyncConnection[Any]) -> None:
     """Per-connection adapters: nanosecond timestamps and fast JSON for COPY."""
     conn.adapters.register_dumper(NsTime, _NsTimestamptzDumper)
     set_json_dumps(orjson.dumps, context=conn)
+    # COPY picks dumpers by column type; psycopg's default one for bytea is a Python
+    # wrapper (it also accepts the DB-API Binary type). Use the C one where installed.
+    try:
+        from psycopg_binary._psycopg import BytesBinaryDumper  # type: ignore[attr-defined]
+    except ImportError:  # pure-Python psycopg: keep the default
+        return
+    conn.adapters.register_dumper(bytes, BytesBinaryDumper)
 
 
 def ts(ns: int) -> datetime:
