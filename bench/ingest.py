@@ -115,7 +115,7 @@ def build_request(n_spans: int, seq: int, rng: random.Random) -> bytes:
 
 
 async def drive(endpoint: str, key: str, payloads: list[bytes], spans_per_request: int,
-                concurrency: int, seconds: float) -> tuple[int, int, float]:  # fmt: skip
+                concurrency: int, seconds: float, first_seq: int = 0) -> tuple[int, int, float]:  # fmt: skip
     """Sends requests for ``seconds`` with ``concurrency`` in flight; (acked spans, refused, s)."""
     channel = grpc.aio.insecure_channel(
         endpoint, options=[("grpc.max_send_message_length", 64 << 20)]
@@ -124,7 +124,7 @@ async def drive(endpoint: str, key: str, payloads: list[bytes], spans_per_reques
     metadata = (("authorization", f"Bearer {key}"),)
     acked = refused = 0
     deadline = time.monotonic() + seconds
-    counter = iter(range(10**9))
+    counter = iter(range(first_seq, first_seq + 10**9))
 
     async def worker() -> None:
         nonlocal acked, refused
@@ -268,7 +268,7 @@ def run_bench(pg: EmbeddedPostgres, admin_url: object, tmp: Path, payloads: list
     endpoint = f"127.0.0.1:{grpc_port}"
     key = org.ingest_key.plaintext
     try:
-        asyncio.run(drive(endpoint, key, payloads[:4], n, 2, 3.0))  # warm-up
+        asyncio.run(drive(endpoint, key, payloads[:4], n, 2, 3.0, first_seq=10**12))  # warm-up
         warm = _count(db)
         acked, refused, elapsed = asyncio.run(
             drive(endpoint, key, payloads, n, args.concurrency, args.seconds)
