@@ -22,7 +22,14 @@ from storage import admin
 from storage.database import Database
 from storage.embedded import free_port
 from storage.migrate import StorageEngine
-from tests.conftest import TEST_APP_PASSWORD, PgServer, _template, create_database, drop_database
+from tests.conftest import (
+    ENGINES,
+    TEST_APP_PASSWORD,
+    PgServer,
+    _template,
+    create_database,
+    drop_database,
+)
 
 START_TIMEOUT_S = 60
 
@@ -131,13 +138,15 @@ def stop_service(proc: subprocess.Popen[str]) -> str:
     return err
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=ENGINES)
 def service(
+    request: pytest.FixtureRequest,
     pg_server: PgServer,
     templates: dict[StorageEngine, str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[RunningService]:
-    template = _template(pg_server, templates, StorageEngine.POSTGRES)
+    """``aeos serve`` on each engine the test server supports."""
+    template = _template(pg_server, templates, request.param)
     name = f"aeos_e2e_{uuid.uuid4().hex[:10]}"
     create_database(pg_server, name, template)
     url = pg_server.admin_url.set(database=name)
