@@ -10,6 +10,7 @@ milliseconds, and it is dropped afterwards.
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -51,15 +52,17 @@ def _admin(server: PgServer) -> psycopg.Connection[tuple[object, ...]]:
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
+def pg_server() -> Iterator[PgServer]:
     """The PostgreSQL server for the whole run."""
     raw = os.environ.get("AEOS_TEST_DATABASE_URL")
     embedded: EmbeddedPostgres | None = None
+    # Not under pytest's basetemp: another pytest session on the machine prunes old
+    # basetemp directories, and must never delete a running server's data.
+    holder = tempfile.TemporaryDirectory(prefix="aeos-test-pg-")
     if raw:
         url = parse_database_url(raw)
     else:
-        data_dir = Path(tmp_path_factory.mktemp("pg"))
-        embedded = EmbeddedPostgres(data_dir, free_port(), FAST_SERVER_SETTINGS)
+        embedded = EmbeddedPostgres(Path(holder.name), free_port(), FAST_SERVER_SETTINGS)
         url = embedded.start()
     try:
         from sqlalchemy import create_engine
@@ -73,6 +76,7 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
     finally:
         if embedded is not None:
             embedded.stop()
+        holder.cleanup()
 
 
 ENGINES = [
