@@ -183,7 +183,7 @@ def print_banner(
             "/v1/logs; /metrics for Prometheus)"
         )
     where = "embedded" if db.embedded is not None else "external"
-    shown = db.admin_url.render_as_string(hide_password=True)
+    shown = db.admin_url.set(drivername="postgresql").render_as_string(hide_password=True)
     lines.append(f"  PostgreSQL     {shown}   ({where}, {db.engine_kind} engine)")
     if db.embedded is not None:
         lines.append(
