@@ -15,8 +15,6 @@ from opentelemetry.proto.common.v1.common_pb2 import (
     AnyValue,
     ArrayValue,
     InstrumentationScope,
-    KeyValue,
-    KeyValueList,
 )
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource as ProtoResource
@@ -28,6 +26,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from otlp_receiver._decode import PROTOBUF, decode_logs
 from otlp_receiver._translate import Limits, Translation, translate_logs
 from semconv.helpers import agent_resource, heartbeat
+from tests.unit._otlp import kvs, value
 
 ORG = uuid.UUID(int=7)
 TRACE = bytes(range(1, 17))
@@ -35,29 +34,6 @@ SPAN = bytes(range(1, 9))
 T0 = 1_700_000_000_000_000_000
 AGENT = {"aeos.agent.id": "agent-1", "service.name": "svc", "aeos.subsystem": "DAMN"}
 HEARTBEAT = "damn.agent.heartbeat"
-
-
-def value(v: Any) -> AnyValue:
-    """A Python value as an OTLP AnyValue."""
-    if isinstance(v, bool):
-        return AnyValue(bool_value=v)
-    if isinstance(v, int):
-        return AnyValue(int_value=v)
-    if isinstance(v, float):
-        return AnyValue(double_value=v)
-    if isinstance(v, bytes):
-        return AnyValue(bytes_value=v)
-    if isinstance(v, list):
-        return AnyValue(array_value=ArrayValue(values=[value(x) for x in v]))
-    if isinstance(v, dict):
-        return AnyValue(kvlist_value=KeyValueList(values=kvs(v)))
-    if v is None:
-        return AnyValue()
-    return AnyValue(string_value=v)
-
-
-def kvs(attrs: dict[str, Any]) -> list[KeyValue]:
-    return [KeyValue(key=k, value=value(v)) for k, v in attrs.items()]
 
 
 def record(body: Any = "hello", **fields: Any) -> LogRecord:

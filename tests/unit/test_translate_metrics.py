@@ -12,9 +12,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
 from opentelemetry.proto.common.v1.common_pb2 import (
-    AnyValue,
     InstrumentationScope,
-    KeyValue,
 )
 from opentelemetry.proto.metrics.v1.metrics_pb2 import (
     AggregationTemporality,
@@ -38,22 +36,13 @@ from opentelemetry.sdk.resources import Resource
 
 from otlp_receiver._translate import Limits, Translation, translate_metrics
 from semconv.helpers import agent_resource
+from tests.unit._otlp import kvs
 
 ORG = uuid.UUID(int=3)
 T0 = 1_700_000_000_000_000_000
 AGENT = {"aeos.agent.id": "agent-1", "service.name": "svc"}
 CUMULATIVE = AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
 DELTA = AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
-
-
-def kvs(attrs: dict[str, Any]) -> list[KeyValue]:
-    out = []
-    for k, v in attrs.items():
-        if isinstance(v, int):
-            out.append(KeyValue(key=k, value=AnyValue(int_value=v)))
-        else:
-            out.append(KeyValue(key=k, value=AnyValue(string_value=v)))
-    return out
 
 
 def gauge(name: str = "g", *points: NumberDataPoint, unit: str = "1") -> Metric:

@@ -14,11 +14,7 @@ from google.protobuf import json_format
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import (
-    AnyValue,
-    ArrayValue,
     InstrumentationScope,
-    KeyValue,
-    KeyValueList,
 )
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource as ProtoResource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
@@ -31,34 +27,12 @@ from opentelemetry.trace import SpanKind, StatusCode, Tracer
 from otlp_receiver._decode import JSON, PROTOBUF, decode_traces
 from otlp_receiver._translate import Limits, Translation, translate_traces
 from semconv.helpers import agent_resource, llm_call_span, record_llm_usage, task_run_span
+from tests.unit._otlp import kvs
 
 ORG = uuid.UUID("00000000-0000-0000-0000-0000000000aa")
 TRACE = bytes(range(1, 17))
 SPAN = bytes(range(1, 9))
 T0 = 1_700_000_000_000_000_000
-
-
-def value(v: Any) -> AnyValue:
-    """A Python value as an OTLP AnyValue."""
-    if isinstance(v, bool):
-        return AnyValue(bool_value=v)
-    if isinstance(v, int):
-        return AnyValue(int_value=v)
-    if isinstance(v, float):
-        return AnyValue(double_value=v)
-    if isinstance(v, bytes):
-        return AnyValue(bytes_value=v)
-    if isinstance(v, list):
-        return AnyValue(array_value=ArrayValue(values=[value(x) for x in v]))
-    if isinstance(v, dict):
-        return AnyValue(kvlist_value=KeyValueList(values=kvs(v)))
-    if v is None:
-        return AnyValue()
-    return AnyValue(string_value=v)
-
-
-def kvs(attrs: dict[str, Any]) -> list[KeyValue]:
-    return [KeyValue(key=k, value=value(v)) for k, v in attrs.items()]
 
 
 def span(n: int = 1, **fields: Any) -> Span:
