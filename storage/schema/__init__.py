@@ -83,6 +83,8 @@ __all__ = [
     "KEY_ROLES",
     "PARTITIONED",
     "PLANS",
+    "RETENTION_CLASSES",
+    "ROLLUP_FAMILIES",
     "ROLLUP_LEVELS",
     "SUBSYSTEMS",
     "TENANT_CONFIG_TABLES",
@@ -120,3 +122,29 @@ __all__ = [
     "users",
     "webhook_deliveries",
 ]
+
+#: Rollup families; each has a relation per level, named ``<family>_<level>``
+#: (``span_red_1m`` ...). Plain tables maintained at ingest on PostgreSQL, hierarchical
+#: continuous aggregates on TimescaleDB; the time column is ``bucket``. ``platform_red``
+#: has no ``org_id`` (all orgs together, staff only).
+ROLLUP_FAMILIES = (
+    "span_red",
+    "org_red",
+    "platform_red",
+    "metric_rollup",
+    "uce_ops",
+    "mosaic_routes",
+    "mosaic_handoffs",
+    "damn_heartbeats",
+)
+
+#: What each retention class (the seed's "Retention Strategy" rows) covers: relation -> time
+#: column. ``cost_daily`` is a day rollup whose time column is ``day`` (a date).
+RETENTION_CLASSES: dict[str, dict[str, str]] = {
+    "events": {"events": "time", "metric_points": "time"},
+    "spans": {"spans": "start_time", "traces": "start_time"},
+    "rollup_1m": {f"{f}_1m": "bucket" for f in ROLLUP_FAMILIES},
+    "rollup_1h": {**{f"{f}_1h": "bucket" for f in ROLLUP_FAMILIES}, "alert_evaluations": "time"},
+    "rollup_1d": {**{f"{f}_1d": "bucket" for f in ROLLUP_FAMILIES}, "cost_daily": "day"},
+    "cost_line_items": {"cost_line_items": "time"},
+}
