@@ -30,7 +30,7 @@ from typing import Any
 import psycopg
 from psycopg import AsyncConnection, errors
 
-from storage import _derive
+from storage import _derive, rollups
 from storage import _derived_sql as d
 from storage import _ingest_sql as q
 from storage.errors import DatabaseUnavailableError, PermanentStorageError, RetryableStorageError
@@ -88,6 +88,7 @@ class IngestWriter:
         max_commit_items: int = DEFAULT_MAX_COMMIT_ITEMS,
         flushers: int = 2,
         on_commit: Callable[[CommitStats], None] | None = None,
+        maintain_rollups: bool = True,
     ) -> None:
         self._conninfo = conninfo
         self._max_pending = max_pending_items
@@ -101,6 +102,10 @@ class IngestWriter:
         self._closing = False
         self._prices: PriceBook | None = None
         self._prices_at = 0.0
+        # Rollup tables are maintained here on the PostgreSQL engine only (TimescaleDB
+        # computes them as continuous aggregates); decided when the first connection opens.
+        self._maintain_rollups = maintain_rollups
+        self._rollups: bool | None = None
 
     @property
     def pending_items(self) -> int:
@@ -199,6 +204,12 @@ class IngestWriter:
         await conn.execute("SET ROLE aeos_ingest")
         q.configure(conn)
         await d.create_temp_tables(conn)
+        if self._rollups is None:
+            cur = await conn.execute("SELECT value FROM aeos_meta WHERE key = 'storage_engine'")
+            row = await cur.fetchone()
+            self._rollups = self._maintain_rollups and row is not None and row[0] == "postgres"
+        if self._rollups:
+            await rollups.create_temp_tables(conn)
         return conn
 
     async def _price_book(self, conn: AsyncConnection[Any]) -> PriceBook:
@@ -234,13 +245,16 @@ class IngestWriter:
         book = await self._price_book(conn)
         async with conn.transaction():
             new = await _insert_raw(conn, batches, slow)
-            cost_items = await _write_derived(conn, batches, new, book, slow)
+            cost_items = await _write_derived(conn, batches, new, book, slow, bool(self._rollups))
         return [
             WriteResult(
                 spans=len(new.spans[i]),
-                events=new.events[i],
-                metric_points=new.metrics[i],
-                duplicates=b.item_count - len(new.spans[i]) - new.events[i] - new.metrics[i],
+                events=len(new.events[i]),
+                metric_points=len(new.metrics[i]),
+                duplicates=b.item_count
+                - len(new.spans[i])
+                - len(new.events[i])
+                - len(new.metrics[i]),
                 cost_items=cost_items[i],
             )
             for i, b in enumerate(batches)
@@ -250,8 +264,8 @@ class IngestWriter:
 @dataclass
 class _NewRows:
     spans: list[list[int]]  # per batch: indexes of new spans
-    events: list[int]  # per batch: count of new events
-    metrics: list[int]  # per batch: count of new points
+    events: list[list[int]]  # per batch: indexes of new events
+    metrics: list[list[int]]  # per batch: indexes of new points
 
 
 async def _insert_raw(conn: AsyncConnection[Any], batches: list[Batch], slow: bool) -> _NewRows:
@@ -271,8 +285,8 @@ async def _insert_raw(conn: AsyncConnection[Any], batches: list[Batch], slow: bo
             )
         return _NewRows(
             [list(range(len(b.spans))) for b in batches],
-            [len(b.events) for b in batches],
-            [len(b.metric_points) for b in batches],
+            [list(range(len(b.events))) for b in batches],
+            [list(range(len(b.metric_points))) for b in batches],
         )
     return await _insert_raw_slow(conn, batches, spans, events, points)
 
@@ -296,33 +310,51 @@ async def _insert_raw_slow(
         conn, "metric_points", q.METRIC_COLUMNS, [q.metric_tuple(o, m) for o, m in points],
         ("org_id", "metric", "series_id", "time"),
     ) if points else set()  # fmt: skip
+    # A key inserted once may appear in several batches of the group (an export and its
+    # retry committed together) or twice in one: only its first occurrence is new.
     return _NewRows(
-        [
-            [
-                i
-                for i, s in enumerate(b.spans)
-                if (b.org_id, s.trace_id, s.span_id, s.start_ns // 1000) in new_spans
-            ]
-            for b in batches
-        ],
-        [
-            sum((b.org_id, e.event_id, e.time_ns // 1000) in new_events for e in b.events)
-            for b in batches
-        ],
-        [
-            sum(
-                (b.org_id, m.metric, m.series_id, m.time_ns // 1000) in new_points
-                for m in b.metric_points
-            )
-            for b in batches
-        ],
-    )
+        _claim(new_spans, batches, lambda b: b.spans,
+               lambda o, s: (o, s.trace_id, s.span_id, s.start_ns // 1000)),
+        _claim(new_events, batches, lambda b: b.events,
+               lambda o, e: (o, e.event_id, e.time_ns // 1000)),
+        _claim(new_points, batches, lambda b: b.metric_points,
+               lambda o, m: (o, m.metric, m.series_id, m.time_ns // 1000)),
+    )  # fmt: skip
+
+
+def _claim(
+    inserted: set[tuple[Any, ...]],
+    batches: list[Batch],
+    rows: Callable[[Batch], list[Any]],
+    key: Callable[[Any, Any], tuple[Any, ...]],
+) -> list[list[int]]:
+    """Per batch, the indexes of rows that are the first occurrence of an inserted key."""
+    unclaimed = set(inserted)
+    out: list[list[int]] = []
+    for b in batches:
+        mine = []
+        for i, row in enumerate(rows(b)):
+            k = key(b.org_id, row)
+            if k in unclaimed:
+                unclaimed.discard(k)
+                mine.append(i)
+        out.append(mine)
+    return out
 
 
 async def _write_derived(
-    conn: AsyncConnection[Any], batches: list[Batch], new: _NewRows, book: PriceBook, slow: bool
+    conn: AsyncConnection[Any],
+    batches: list[Batch],
+    new: _NewRows,
+    book: PriceBook,
+    slow: bool,
+    with_rollups: bool,
 ) -> list[int]:
-    """Trace summaries, task runs, agents and costs from the new rows; cost items per batch."""
+    """Trace summaries, task runs, agents, costs and rollups from the new rows.
+
+    Returns:
+        The number of new cost items per batch.
+    """
     new_spans = [
         (b.org_id, b.spans[i]) for b, idx in zip(batches, new.spans, strict=True) for i in idx
     ]
@@ -338,12 +370,23 @@ async def _write_derived(
     await d.upsert_agents(
         conn, _derive.latest_agents((b.org_id, a) for b in batches for a in b.agents)
     )
-    calls = [
-        [(b.org_id, c) for c in b.llm_calls if (b.org_id, c.trace_id, c.span_id) in new_ids]
-        for b in batches
-    ]
+    calls = []
+    for b, idx in zip(batches, new.spans, strict=True):  # each new span's call once
+        mine = {(b.spans[i].trace_id, b.spans[i].span_id) for i in idx}
+        calls.append([(b.org_id, c) for c in b.llm_calls if (c.trace_id, c.span_id) in mine])
     # A cost item shares its span's key: a new span's cost item is new too.
-    await d.insert_costs(conn, _derive.price_calls((c for cs in calls for c in cs), book))
+    priced = _derive.price_calls((c for cs in calls for c in cs), book)
+    await d.insert_costs(conn, priced)
+    if with_rollups:  # last: rollup rows are the most contended, so hold their locks least
+        await rollups.write_rollups(
+            conn,
+            new_spans,
+            [(b.org_id, b.events[i]) for b, idx in zip(batches, new.events, strict=True)
+             for i in idx],
+            [(b.org_id, b.metric_points[i]) for b, idx in zip(batches, new.metrics, strict=True)
+             for i in idx],
+            priced,
+        )  # fmt: skip
     return [len(cs) for cs in calls]
 
 

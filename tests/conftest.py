@@ -9,6 +9,7 @@ milliseconds, and it is dropped afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import uuid
@@ -155,12 +156,12 @@ def engine_kind(request: pytest.FixtureRequest) -> StorageEngine:
     return kind
 
 
-@pytest.fixture
-def database(
-    pg_server: PgServer, templates: dict[StorageEngine, str], engine_kind: StorageEngine
+@contextlib.contextmanager
+def fresh_database(
+    pg_server: PgServer, templates: dict[StorageEngine, str], engine: StorageEngine
 ) -> Iterator[Database]:
-    """A fresh migrated database for one test, on each engine the server supports."""
-    template = _template(pg_server, templates, engine_kind)
+    """A fresh migrated database on ``engine`` (several per test, e.g. per example)."""
+    template = _template(pg_server, templates, engine)
     name = f"aeos_test_{uuid.uuid4().hex[:12]}"
     create_database(pg_server, name, template)
     db = Database(pg_server.admin_url.set(database=name), TEST_APP_PASSWORD)
@@ -169,6 +170,15 @@ def database(
     finally:
         db.close()
         drop_database(pg_server, name)
+
+
+@pytest.fixture
+def database(
+    pg_server: PgServer, templates: dict[StorageEngine, str], engine_kind: StorageEngine
+) -> Iterator[Database]:
+    """A fresh migrated database for one test, on each engine the server supports."""
+    with fresh_database(pg_server, templates, engine_kind) as db:
+        yield db
 
 
 @pytest.fixture

@@ -20,15 +20,14 @@ from storage.schema._alerting import (
 from storage.schema._base import PLANS, SUBSYSTEMS, metadata
 from storage.schema._fleet import agents, fleets, task_runs, tasks
 from storage.schema._rollups import (
+    FAMILIES,
+    FAMILY_BY_NAME,
+    LEVEL_INTERVALS,
     ROLLUP_LEVELS,
-    cost_daily,
-    metric_rollup_1d,
-    metric_rollup_1h,
-    metric_rollup_1m,
+    ROLLUP_TABLES,
+    Family,
+    Measure,
     model_prices,
-    span_red_1d,
-    span_red_1h,
-    span_red_1m,
 )
 from storage.schema._telemetry import (
     cost_line_items,
@@ -60,6 +59,12 @@ class PartitionSpec:
 DAY = timedelta(days=1)
 WEEK = timedelta(days=7)
 
+span_red_1m, span_red_1h, span_red_1d = (ROLLUP_TABLES[f"span_red_{lv}"] for lv in ROLLUP_LEVELS)
+metric_rollup_1m, metric_rollup_1h, metric_rollup_1d = (
+    ROLLUP_TABLES[f"metric_rollup_{lv}"] for lv in ROLLUP_LEVELS
+)
+cost_daily = ROLLUP_TABLES["cost_daily"]
+
 #: Raw telemetry tables: hypertables on TimescaleDB, range partitions on PostgreSQL.
 PARTITIONED: dict[str, PartitionSpec] = {
     "spans": PartitionSpec("start_time", DAY),
@@ -80,15 +85,21 @@ TENANT_TABLES = frozenset(
 )
 
 __all__ = [
+    "FAMILIES",
+    "FAMILY_BY_NAME",
     "KEY_ROLES",
+    "LEVEL_INTERVALS",
     "PARTITIONED",
     "PLANS",
     "RETENTION_CLASSES",
     "ROLLUP_FAMILIES",
     "ROLLUP_LEVELS",
+    "ROLLUP_TABLES",
     "SUBSYSTEMS",
     "TENANT_CONFIG_TABLES",
     "TENANT_TABLES",
+    "Family",
+    "Measure",
     "PartitionSpec",
     "aeos_meta",
     "agents",
@@ -139,12 +150,12 @@ ROLLUP_FAMILIES = (
 )
 
 #: What each retention class (the seed's "Retention Strategy" rows) covers: relation -> time
-#: column. ``cost_daily`` is a day rollup whose time column is ``day`` (a date).
+#: column. ``cost_daily`` is a day rollup (UTC days).
 RETENTION_CLASSES: dict[str, dict[str, str]] = {
     "events": {"events": "time", "metric_points": "time"},
     "spans": {"spans": "start_time", "traces": "start_time"},
     "rollup_1m": {f"{f}_1m": "bucket" for f in ROLLUP_FAMILIES},
     "rollup_1h": {**{f"{f}_1h": "bucket" for f in ROLLUP_FAMILIES}, "alert_evaluations": "time"},
-    "rollup_1d": {**{f"{f}_1d": "bucket" for f in ROLLUP_FAMILIES}, "cost_daily": "day"},
+    "rollup_1d": {**{f"{f}_1d": "bucket" for f in ROLLUP_FAMILIES}, "cost_daily": "bucket"},
     "cost_line_items": {"cost_line_items": "time"},
 }

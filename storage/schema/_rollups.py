@@ -1,16 +1,33 @@
-"""Rollup relations (shapes): span RED metrics, metric rollups, daily costs, model prices.
+"""Rollup relations, declared once for both engines, and the model price table.
 
-On PostgreSQL these are tables maintained at ingest; the rollups issue turns them into
-hierarchical continuous aggregates on TimescaleDB under the same names and columns.
-Dimensions are ``NOT NULL DEFAULT ''`` so that they can be part of a primary key.
+Each rollup *family* is declared by a :class:`Family`: its source, its dimensions (SQL
+expressions over a source row) and its measures (an aggregate over source rows, and how
+finer rollup rows merge into coarser ones). From that one declaration come:
+
+- the SQLAlchemy tables below (the PostgreSQL engine's rollup tables, maintained at
+  ingest by ``storage.rollups``), one per level: ``<family>_1m``, ``_1h``, ``_1d``;
+- the TimescaleDB engine's hierarchical continuous aggregates of the same names and
+  columns (``storage.rollups.timescale_ddl``): 1 min from the raw hypertable (or from
+  another family's 1 min rollup), 1 h from 1 min, 1 day from 1 h.
+
+Distributions (span durations, context sizes) are ``bigint[]`` log-bucket histograms that
+merge exactly at every level (``storage.hist``, 1 % relative error), with p50/p95/p99
+columns computed from them (generated columns on PostgreSQL, aggregate expressions in the
+continuous aggregates). Dimensions are ``text NOT NULL`` ('' when unknown) so they can be
+part of a key.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Column,
+    Computed,
     Date,
+    DateTime,
     Double,
     Identity,
     LargeBinary,
@@ -21,96 +38,361 @@ from sqlalchemy import (
     Uuid,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
-from storage.schema._base import (
-    counter,
-    created_at,
-    indexed,
-    jsonb,
-    label,
-    metadata,
-    org_id_column,
-    ts,
-)
+from storage.schema._base import created_at, indexed, metadata
 
 ROLLUP_LEVELS = ("1m", "1h", "1d")
+LEVEL_INTERVALS = {"1m": "1 minute", "1h": "1 hour", "1d": "1 day"}
+LEVEL_SECONDS = {"1m": 60, "1h": 3600, "1d": 86400}
+
+#: How a measure merges: finer rows into a coarser row, or a stored row with new rows.
+MERGES = ("sum", "min", "max", "hist", "last", "array_sum", "array_max", "minutes")
 
 
-def _span_red(level: str) -> Table:
-    name = f"span_red_{level}"
-    return Table(
-        name,
-        metadata,
-        ts("bucket"),
-        org_id_column(fk=False),
-        label("subsystem", default="SYSTEM"),
-        label("service_name"),
-        label("operation"),
-        label("agent_id"),
-        counter("span_count"),
-        counter("error_count"),
-        Column("duration_sum_ms", Double, nullable=False, server_default=text("0")),
-        Column("duration_min_ms", Double, nullable=True),
-        Column("duration_max_ms", Double, nullable=True),
-        Column("duration_hist", ARRAY(BigInteger), nullable=True),
-        PrimaryKeyConstraint(
-            "org_id", "bucket", "subsystem", "service_name", "operation", "agent_id"
-        ),
-        comment=f"Span requests/errors/duration per {level} bucket; duration_hist is log-bucketed.",
+@dataclass(frozen=True, slots=True)
+class Measure:
+    """A rollup column computed by aggregation."""
+
+    name: str
+    sql_type: str  # bigint, double precision, numeric, bigint[], double precision[], ...
+    raw: str  # aggregate over source rows (the 1 min level of a family read from raw rows)
+    merge: str  # one of MERGES
+
+    def merge_sql(self, prefix: str = "") -> str:
+        """Aggregate of finer rollup rows (columns qualified by ``prefix``) into a coarser one."""
+        c = prefix + self.name
+        last_time = prefix + "last_time"
+        return {
+            "sum": f"sum({c})::{self.sql_type}",
+            "min": f"min({c})",
+            "max": f"max({c})",
+            "hist": f"aeos_hist_merge_agg({c})",
+            "last": f"(array_agg({c} ORDER BY {last_time} DESC))[1]",
+            "array_sum": f"aeos_array_sum_agg({c})",
+            "array_max": f"max({c})",
+            "minutes": f"sum({c})::bigint",
+        }[self.merge]
+
+    def upsert_sql(self) -> str:
+        """A stored row (alias ``t``) combined with new rows (``EXCLUDED``)."""
+        c, last_time = self.name, "last_time"
+        return {
+            "sum": f"t.{c} + EXCLUDED.{c}",
+            "min": f"LEAST(t.{c}, EXCLUDED.{c})",
+            "max": f"GREATEST(t.{c}, EXCLUDED.{c})",
+            "hist": f"aeos_hist_add(t.{c}, EXCLUDED.{c})",
+            "last": f"CASE WHEN t.{last_time} IS NULL OR EXCLUDED.{last_time} >= t.{last_time} "
+            f"THEN EXCLUDED.{c} ELSE t.{c} END",
+            "array_sum": f"aeos_array_add(t.{c}, EXCLUDED.{c})",
+            "array_max": f"GREATEST(t.{c}, EXCLUDED.{c})",
+            "minutes": f"EXCLUDED.{c}",  # 1 per 1 min row; recomputed above
+        }[self.merge]
+
+
+@dataclass(frozen=True, slots=True)
+class Quantiles:
+    """p-columns computed from a histogram column: ``<prefix>_p50<suffix>`` ..."""
+
+    hist: str
+    prefix: str
+    suffix: str
+    qs: tuple[int, ...] = (50, 95, 99)
+
+    def columns(self) -> list[tuple[str, float]]:
+        """(column name, quantile) pairs."""
+        return [(f"{self.prefix}_p{q}{self.suffix}", q / 100) for q in self.qs]
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    """One rollup family (see the module docstring)."""
+
+    name: str
+    source: str  # raw table, or the family whose 1 min rows this one regroups
+    time: str  # source time column
+    dims: tuple[tuple[str, str], ...]  # (column, SQL over a source row)
+    measures: tuple[Measure, ...]
+    where: str | None = None
+    quantiles: tuple[Quantiles, ...] = ()
+    per_org: bool = True
+    levels: tuple[str, ...] = ROLLUP_LEVELS
+    derived_from: str | None = None  # a family: this one regroups its 1 min rows
+    comment: str = ""
+    dim_types: dict[str, str] = field(default_factory=dict)  # non-text dimensions
+    functional: tuple[str, ...] = ()  # dims that depend on the key (not in the key)
+    #: PostgreSQL engine: coarser levels are recomputed from the level below for the
+    #: buckets a write touched, instead of merging the write's delta (non-additive
+    #: measures, e.g. minutes with a heartbeat).
+    recompute: bool = False
+
+    def relation(self, level: str) -> str:
+        """The relation name of ``level``."""
+        return self.name if self.name == "cost_daily" else f"{self.name}_{level}"
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        """Columns of the primary key (PostgreSQL) / the GROUP BY (TimescaleDB)."""
+        org = ("org_id",) if self.per_org else ()
+        return (*org, "bucket", *(d for d, _ in self.dims if d not in self.functional))
+
+
+def _count(where: str | None = None) -> str:
+    return "count(*)" if where is None else f"count(*) FILTER (WHERE {where})"
+
+
+def _attr_text(key: str, source: str = "attributes") -> str:
+    """An attribute's value when it is a string, else NULL (same rule in Python)."""
+    return f"CASE WHEN jsonb_typeof({source}->'{key}') = 'string' THEN {source}->>'{key}' END"
+
+
+def _attr_number(key: str) -> str:
+    return (
+        f"CASE WHEN jsonb_typeof(attributes->'{key}') = 'number' "
+        f"THEN (attributes->>'{key}')::double precision END"
     )
 
 
-def _metric_rollup(level: str) -> Table:
-    name = f"metric_rollup_{level}"
-    return Table(
-        name,
-        metadata,
-        ts("bucket"),
-        org_id_column(fk=False),
-        Column("metric", Text, nullable=False),
-        Column("series_id", LargeBinary, nullable=False),
-        jsonb("dimensions"),
-        counter("count"),
-        Column("sum", Double, nullable=False, server_default=text("0")),
-        Column("min", Double, nullable=True),
-        Column("max", Double, nullable=True),
-        Column("last", Double, nullable=True),
-        ts("last_time", nullable=True),
-        Column("explicit_bounds", ARRAY(Double), nullable=True),
-        Column("bucket_counts", ARRAY(BigInteger), nullable=True),
-        PrimaryKeyConstraint("org_id", "metric", "series_id", "bucket"),
-        indexed(
-            f"ix_{name}_org_bucket",
-            "org_id",
-            "bucket",
-            serves=f"all metric rollups of an org in a window ({level})",
-        ),
-        comment=f"Metric points per series per {level}: count/sum/min/max/last, merged histograms",
-    )
+ERROR = "status_code = 2"
 
-
-span_red_1m, span_red_1h, span_red_1d = (_span_red(level) for level in ROLLUP_LEVELS)
-metric_rollup_1m, metric_rollup_1h, metric_rollup_1d = (_metric_rollup(lv) for lv in ROLLUP_LEVELS)
-
-cost_daily = Table(
-    "cost_daily",
-    metadata,
-    Column("day", Date, nullable=False),
-    org_id_column(fk=False),
-    label("provider"),
-    label("model"),
-    label("agent_id"),
-    label("subsystem", default="SYSTEM"),
-    counter("calls"),
-    Column("cost_usd", Numeric(24, 10), nullable=False, server_default=text("0")),
-    counter("tokens_in"),
-    counter("tokens_out"),
-    counter("cache_read_tokens"),
-    counter("cache_creation_tokens"),
-    PrimaryKeyConstraint("org_id", "day", "provider", "model", "agent_id", "subsystem"),
-    comment="LLM cost per org, day, provider, model, agent and subsystem.",
+_RED_MEASURES = (
+    Measure("span_count", "bigint", "count(*)", "sum"),
+    Measure("error_count", "bigint", _count(ERROR), "sum"),
+    Measure("duration_sum_ms", "double precision", "sum(duration_ms)", "sum"),
+    Measure("duration_min_ms", "double precision", "min(duration_ms)", "min"),
+    Measure("duration_max_ms", "double precision", "max(duration_ms)", "max"),
+    Measure("duration_hist", "bigint[]", "aeos_hist_collect(aeos_hist_unit(duration_ms))", "hist"),
 )
+_DURATION_Q = (Quantiles("duration_hist", "duration", "_ms"),)
+
+_CONTEXT_SIZE = _attr_number("uce.context.size_tokens")
+
+FAMILIES: tuple[Family, ...] = (
+    Family(
+        "span_red",
+        source="spans",
+        time="start_time",
+        dims=(
+            ("subsystem", "subsystem"),
+            ("service_name", "coalesce(service_name, '')"),
+            ("operation", "name"),
+            ("agent_id", "coalesce(agent_id, '')"),
+        ),
+        measures=_RED_MEASURES,
+        quantiles=_DURATION_Q,
+        comment="Span rate/errors/duration per org, subsystem, service, operation and agent",
+    ),
+    Family(
+        "org_red",
+        source="span_red",
+        time="bucket",
+        dims=(),
+        measures=_RED_MEASURES,
+        quantiles=_DURATION_Q,
+        derived_from="span_red",
+        comment="Span rate/errors/duration per org (the org overview)",
+    ),
+    Family(
+        "platform_red",
+        source="span_red",
+        time="bucket",
+        dims=(),
+        measures=_RED_MEASURES,
+        quantiles=_DURATION_Q,
+        per_org=False,
+        derived_from="span_red",
+        comment="Span rate/errors/duration of all orgs together (staff global overview)",
+    ),
+    Family(
+        "uce_ops",
+        source="spans",
+        time="start_time",
+        where="jsonb_typeof(attributes->'uce.operation.name') = 'string'",
+        dims=(
+            ("agent_id", "coalesce(agent_id, '')"),
+            ("operation", "attributes->>'uce.operation.name'"),
+        ),
+        measures=(
+            Measure("op_count", "bigint", "count(*)", "sum"),
+            Measure("error_count", "bigint", _count(ERROR), "sum"),
+            Measure("cache_hits", "bigint", _count("attributes->'uce.cache.hit' = 'true'"), "sum"),
+            Measure(
+                "cache_lookups",
+                "bigint",
+                _count("jsonb_typeof(attributes->'uce.cache.hit') = 'boolean'"),
+                "sum",
+            ),
+            Measure("context_size_count", "bigint", f"count({_CONTEXT_SIZE})", "sum"),
+            Measure("context_size_sum", "double precision", f"sum({_CONTEXT_SIZE})", "sum"),
+            Measure("context_size_max", "double precision", f"max({_CONTEXT_SIZE})", "max"),
+            Measure(
+                "context_size_hist",
+                "bigint[]",
+                f"aeos_hist_collect(aeos_hist_unit({_CONTEXT_SIZE})) "
+                f"FILTER (WHERE {_CONTEXT_SIZE} IS NOT NULL)",
+                "hist",
+            ),
+        ),
+        quantiles=(Quantiles("context_size_hist", "context_size", "", (50, 95)),),
+        comment="UCE context operations per agent and operation: cache hits, context sizes",
+    ),
+    Family(
+        "mosaic_routes",
+        source="spans",
+        time="start_time",
+        where="jsonb_typeof(attributes->'mosaic.routing.route') = 'string'",
+        dims=(
+            ("route", "attributes->>'mosaic.routing.route'"),
+            ("outcome", f"coalesce({_attr_text('mosaic.routing.outcome')}, '')"),
+        ),
+        measures=(
+            Measure("decisions", "bigint", "count(*)", "sum"),
+            Measure("successes", "bigint", _count(f"NOT {ERROR}"), "sum"),
+            Measure("failures", "bigint", _count(ERROR), "sum"),
+        ),
+        comment="MOSAIC routing decisions per route and outcome, with success counts",
+    ),
+    Family(
+        "mosaic_handoffs",
+        source="spans",
+        time="start_time",
+        where="jsonb_typeof(attributes->'mosaic.handoff.to_agent') = 'string'",
+        dims=(
+            (
+                "from_agent",
+                f"coalesce({_attr_text('mosaic.handoff.from_agent')}, agent_id, '')",
+            ),
+            ("to_agent", "attributes->>'mosaic.handoff.to_agent'"),
+        ),
+        measures=(
+            Measure("handoffs", "bigint", "count(*)", "sum"),
+            Measure("failures", "bigint", _count(ERROR), "sum"),
+        ),
+        comment="MOSAIC handoffs between agents (the plan graph's edges)",
+    ),
+    Family(
+        "damn_heartbeats",
+        source="events",
+        time="time",
+        where="event_type = 'damn.agent.heartbeat'",
+        dims=(
+            ("agent_id", "coalesce(agent_id, '')"),
+            (
+                "status",
+                "CASE WHEN lower(payload->>'damn.agent.status') IN ('online', 'offline', "
+                "'degraded') THEN lower(payload->>'damn.agent.status') ELSE 'online' END",
+            ),
+        ),
+        measures=(
+            Measure("heartbeats", "bigint", "count(*)", "sum"),
+            # Minutes with at least one heartbeat: 1 per 1 min row, counted above that.
+            Measure("active_minutes", "bigint", "1::bigint", "minutes"),
+        ),
+        recompute=True,
+        comment="DAMN heartbeats per agent and reported status; active_minutes gives uptime",
+    ),
+    Family(
+        "metric_rollup",
+        source="metric_points",
+        time="time",
+        dims=(
+            ("metric", "metric"),
+            ("series_id", "series_id"),
+            ("kind", "kind"),
+            ("unit", "unit"),
+            ("service_name", "coalesce(service_name, '')"),
+            ("agent_id", "coalesce(agent_id, '')"),
+            ("dimensions", "attributes"),
+        ),
+        dim_types={"series_id": "bytea", "dimensions": "jsonb"},
+        functional=("kind", "unit", "service_name", "agent_id", "dimensions"),
+        measures=(
+            Measure("count", "bigint", "count(*)", "sum"),
+            Measure("observations", "bigint", "sum(coalesce(count, 1))::bigint", "sum"),
+            Measure("sum", "double precision", "sum(coalesce(value, sum))", "sum"),
+            Measure("min", "double precision", "min(coalesce(value, min))", "min"),
+            Measure("max", "double precision", "max(coalesce(value, max))", "max"),
+            Measure(
+                "last",
+                "double precision",
+                "(array_agg(coalesce(value, sum) ORDER BY time DESC))[1]",
+                "last",
+            ),
+            Measure("last_time", "timestamp with time zone", "max(time)", "max"),
+            Measure("explicit_bounds", "double precision[]", "max(explicit_bounds)", "array_max"),
+            Measure("bucket_counts", "bigint[]", "aeos_array_sum_agg(bucket_counts)", "array_sum"),
+        ),
+        comment="OTLP data points per series: count/sum/min/max/last, histogram buckets merged",
+    ),
+    Family(
+        "cost_daily",
+        source="cost_line_items",
+        time="time",
+        levels=("1d",),
+        dims=(
+            ("provider", "provider"),
+            ("model", "model"),
+            ("agent_id", "coalesce(agent_id, '')"),
+            ("subsystem", "subsystem"),
+        ),
+        measures=(
+            Measure("calls", "bigint", "count(*)", "sum"),
+            Measure("cost_usd", "numeric", "sum(cost_usd)", "sum"),
+            Measure("tokens_in", "bigint", "sum(tokens_in)::bigint", "sum"),
+            Measure("tokens_out", "bigint", "sum(tokens_out)::bigint", "sum"),
+            Measure("cache_read_tokens", "bigint", "sum(cache_read_tokens)::bigint", "sum"),
+            Measure("cache_creation_tokens", "bigint", "sum(cache_creation_tokens)::bigint", "sum"),
+        ),
+        comment="LLM cost and tokens per org, UTC day, provider, model, agent and subsystem",
+    ),
+)
+
+FAMILY_BY_NAME = {f.name: f for f in FAMILIES}
+
+_TYPES: dict[str, Any] = {
+    "bigint": BigInteger,
+    "double precision": Double,
+    "numeric": Numeric,
+    "bigint[]": ARRAY(BigInteger),
+    "double precision[]": ARRAY(Double),
+    "timestamp with time zone": DateTime(timezone=True),
+    "bytea": LargeBinary,
+    "jsonb": JSONB,
+}
+
+
+def _table(family: Family, level: str) -> Table:
+    name = family.relation(level)
+    columns: list[Any] = [Column("bucket", DateTime(timezone=True), nullable=False)]
+    if family.per_org:
+        columns.append(Column("org_id", Uuid(as_uuid=True), nullable=False))
+    for dim, _ in family.dims:
+        kind = family.dim_types.get(dim)
+        columns.append(
+            Column(dim, _TYPES[kind], nullable=False)
+            if kind
+            else Column(dim, Text, nullable=False, server_default=text("''"))
+        )
+    for m in family.measures:
+        nullable = not (m.merge in ("sum", "minutes") and m.sql_type == "bigint")
+        columns.append(Column(m.name, _TYPES[m.sql_type], nullable=nullable))
+    for quantiles in family.quantiles:
+        for column, q in quantiles.columns():
+            expr = f"aeos_hist_quantile({quantiles.hist}, {q})"
+            columns.append(Column(column, Double, Computed(expr, persisted=True)))
+    return Table(
+        name,
+        metadata,
+        *columns,
+        PrimaryKeyConstraint(*family.key),
+        comment=f"{family.comment} ({LEVEL_INTERVALS[level]} buckets).",
+        info={"rollup": family.name, "level": level},
+    )
+
+
+ROLLUP_TABLES: dict[str, Table] = {
+    f.relation(level): _table(f, level) for f in FAMILIES for level in f.levels
+}
 
 model_prices = Table(
     "model_prices",

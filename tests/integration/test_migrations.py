@@ -16,7 +16,7 @@ from sqlalchemy.pool import NullPool
 from storage.database import Database
 from storage.errors import MigrationError
 from storage.migrate import StorageEngine, migrate
-from storage.schema import PARTITIONED, TENANT_TABLES, metadata
+from storage.schema import PARTITIONED, ROLLUP_TABLES, TENANT_TABLES, metadata
 from storage.settings import EngineChoice
 from tests.conftest import PgServer
 
@@ -34,10 +34,24 @@ def _is_partition(name: str) -> bool:
     return any(name.startswith(f"{t}_p") or name == f"{t}_default" for t in PARTITIONED)
 
 
+def _is_timescale(conn: Connection) -> bool:
+    value = conn.execute(text("SELECT value FROM aeos_meta WHERE key = 'storage_engine'")).scalar()
+    return value == "timescale"
+
+
 def schema_diff(conn: Connection) -> list[Any]:
+    timescale = _is_timescale(conn)
+
+    def include(obj: Any, name: str | None, type_: str, reflected: bool, other: Any) -> bool:
+        # On TimescaleDB rollups are continuous aggregates: compared column by column.
+        table = obj.table.name if type_ == "column" else name
+        if timescale and table in ROLLUP_TABLES:
+            return False
+        return _include(obj, name, type_, reflected, other)
+
     ctx = MigrationContext.configure(
         conn,
-        opts={"include_object": _include, "compare_type": True, "compare_server_default": True},
+        opts={"include_object": include, "compare_type": True, "compare_server_default": True},
     )
     return list(compare_metadata(ctx, metadata))
 
@@ -66,6 +80,41 @@ def _connect(db: Database) -> Any:
 def test_migrated_schema_equals_metadata(database: Database) -> None:
     with _connect(database) as conn:
         assert schema_diff(conn) == []
+
+
+def test_rollup_relations_have_the_declared_columns(database: Database) -> None:
+    """Same names, order and types on both engines (tables here, aggregates there)."""
+    with _connect(database) as conn:
+        for name, table in ROLLUP_TABLES.items():
+            rows = conn.execute(
+                text(
+                    "SELECT column_name, format_type(atttypid, atttypmod) FROM "
+                    "information_schema.columns c JOIN pg_attribute a ON a.attrelid = "
+                    "('public.' || c.table_name)::regclass AND a.attname = c.column_name "
+                    "WHERE c.table_schema = 'public' AND c.table_name = :t "
+                    "ORDER BY c.ordinal_position"
+                ),
+                {"t": name},
+            ).all()
+            declared = [
+                (c.name, c.type.compile(dialect=conn.dialect).lower()) for c in table.columns
+            ]
+            got = [
+                (n, t.replace("timestamp with time zone", "timestamp with time zone"))
+                for n, t in rows
+            ]
+            assert [(n, _norm(t)) for n, t in got] == [(n, _norm(t)) for n, t in declared], name
+
+
+def _norm(sql_type: str) -> str:
+    return {
+        "timestamp with time zone": "timestamptz",
+        "double precision": "float8",
+        "bigint": "int8",
+        "bigint[]": "int8[]",
+        "double precision[]": "float8[]",
+        "uuid": "uuid",
+    }.get(sql_type, sql_type)
 
 
 def test_second_migrate_changes_nothing(database: Database, engine_kind: StorageEngine) -> None:
@@ -141,19 +190,28 @@ def test_every_index_says_which_query_it_serves(database: Database) -> None:
     assert missing == []
 
 
-def test_row_level_security_on_every_tenant_table(database: Database) -> None:
+def test_every_tenant_relation_is_guarded(database: Database) -> None:
+    """Row-level security, or no tenant privilege at all plus a ``tenant.<name>`` view.
+
+    TimescaleDB refuses row security on hypertables with continuous aggregates or the
+    columnstore, and on the aggregates themselves; there the view is the only way in.
+    """
     with _connect(database) as conn:
-        rls = dict(
-            conn.execute(
-                text(
-                    "SELECT relname, relrowsecurity FROM pg_class WHERE relname = ANY(:t) "
-                    "AND relnamespace = 'public'::regnamespace"
-                ),
-                {"t": [*TENANT_TABLES, "orgs", "model_prices"]},
-            ).all()
-        )
-    assert set(rls) == {*TENANT_TABLES, "orgs", "model_prices"}
-    assert all(rls.values()), [t for t, on in rls.items() if not on]
+        rows = conn.execute(
+            text(
+                "SELECT c.relname, c.relrowsecurity, "
+                "has_table_privilege('aeos_tenant', c.oid, 'SELECT'), "
+                "to_regclass('tenant.' || c.relname) IS NOT NULL "
+                "FROM pg_class c WHERE c.relname = ANY(:t) "
+                "AND c.relnamespace = 'public'::regnamespace"
+            ),
+            {"t": [*TENANT_TABLES, "orgs", "model_prices"]},
+        ).all()
+    assert {r[0] for r in rows} == {*TENANT_TABLES, "orgs", "model_prices"}
+    unguarded = [
+        name for name, rls, tenant_reads, view in rows if not (rls or (not tenant_reads and view))
+    ]
+    assert unguarded == []
 
 
 def test_raw_tables_are_partitioned_per_engine(
@@ -164,7 +222,7 @@ def test_raw_tables_are_partitioned_per_engine(
             rows = conn.execute(
                 text(
                     "SELECT hypertable_name, column_name, time_interval FROM "
-                    "timescaledb_information.dimensions"
+                    "timescaledb_information.dimensions WHERE hypertable_schema = 'public'"
                 )
             ).all()
             found = {r[0]: (r[1], r[2]) for r in rows}

@@ -1,0 +1,503 @@
+"""Rollup maintenance on both engines, from the declarations in ``storage.schema._rollups``.
+
+TimescaleDB engine (:func:`timescale_ddl`): each level is a continuous aggregate with
+real-time aggregation on; 1 min reads the raw hypertable (or, for ``org_red`` and
+``platform_red``, ``span_red_1m``), 1 h reads 1 min, 1 day reads 1 h. Refresh policies
+keep them current, and a columnstore policy (segmented by ``org_id``) compresses them.
+The 1 min refresh window (20 h) is shorter than the sampling window (24 h) and every
+level's window is shorter than the retention of the level it reads, so deleting raw
+rows (sampling, retention) never reaches a rollup. The price: a span that arrives more
+than 20 h late is stored but not counted by the Timescale rollups (it is on PostgreSQL).
+
+PostgreSQL engine (:class:`RollupWriter`): rollups are tables maintained by the ingest
+writer in its own transaction. The writer aggregates the rows it actually inserted (so a
+retried export counts once) into 1 min rows in Python, copies them into temporary
+tables, and one round trip of ``INSERT ... SELECT ... GROUP BY ... ON CONFLICT DO
+UPDATE`` statements merges them into every level and every derived family. Statements run
+in a fixed order and each locks its rows in key order, so concurrent writers never
+deadlock. Families with a non-additive measure (``damn_heartbeats.active_minutes``)
+recompute their coarser buckets from the level below, under a per-org advisory lock.
+
+Both paths compute the same values: the Python aggregation mirrors the SQL expressions of
+the declarations (tests compare the engines and recompute every rollup from raw rows).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from storage import hist
+from storage._derive import CostItem
+from storage._ingest_sql import NsTime, copy_rows
+from storage.rows import EventRow, MetricPointRow, SpanRow
+from storage.schema import (
+    FAMILIES,
+    FAMILY_BY_NAME,
+    LEVEL_INTERVALS,
+    ROLLUP_LEVELS,
+    Family,
+    Measure,
+)
+
+ORIGIN = "TIMESTAMPTZ '2000-01-01 00:00:00+00'"
+_MINUTE_NS = 60 * 10**9
+_DAY_NS = 86_400 * 10**9
+STATUS_ERROR = 2
+
+#: Continuous aggregate refresh policies per level: (start_offset, end_offset, every).
+REFRESH_POLICIES = {
+    "1m": ("20 hours", "1 minute", "1 minute"),
+    "1h": ("3 days", "1 hour", "10 minutes"),
+    "1d": ("7 days", "1 day", "1 hour"),
+    "cost_daily": ("30 days", "1 hour", "30 minutes"),
+}
+#: Columnstore (compression) after this age: always older than the refresh window.
+COLUMNSTORE_AFTER = {"1m": "2 days", "1h": "7 days", "1d": "30 days", "cost_daily": "60 days"}
+RAW_COLUMNSTORE = {
+    "spans": ("start_time", "2 days"),
+    "events": ("time", "2 days"),
+    "metric_points": ("time", "2 days"),
+    "cost_line_items": ("time", "14 days"),
+    "alert_evaluations": ("time", "14 days"),
+}
+
+
+def _bucket(level: str, column: str) -> str:
+    return f"time_bucket('{LEVEL_INTERVALS[level]}', {column})"
+
+
+def _first_level_source(family: Family) -> tuple[str, bool]:
+    """(relation the first level reads, whether it reads raw rows)."""
+    if family.derived_from:
+        return f"{family.derived_from}_1m", False
+    return family.source, True
+
+
+def cagg_select(family: Family, level: str) -> str:
+    """The SELECT of ``family``'s continuous aggregate at ``level``."""
+    first = level == family.levels[0]
+    if first:
+        source, raw = _first_level_source(family)
+        time_col = family.time if raw else "bucket"
+    else:
+        source, raw = family.relation(ROLLUP_LEVELS[ROLLUP_LEVELS.index(level) - 1]), False
+        time_col = "bucket"
+    bucket = _bucket(level, time_col)
+    cols = [f"{bucket} AS bucket"]
+    group = [bucket]
+    if family.per_org:
+        cols.append("org_id")
+        group.append("org_id")
+    for dim, expr in family.dims:
+        expr = expr if raw else dim
+        cols.append(f"{expr} AS {dim}")
+        group.append(expr)
+    aggs: dict[str, str] = {}
+    for m in family.measures:
+        aggs[m.name] = m.raw if raw else m.merge_sql()
+        cols.append(f"{aggs[m.name]} AS {m.name}")
+    for quantiles in family.quantiles:
+        for column, q in quantiles.columns():
+            cols.append(f"aeos_hist_quantile({aggs[quantiles.hist]}, {q}) AS {column}")
+    where = f" WHERE {family.where}" if raw and family.where else ""
+    return f"SELECT {', '.join(cols)} FROM {source}{where} GROUP BY {', '.join(group)}"
+
+
+def timescale_ddl() -> list[str]:
+    """Statements creating every rollup as a continuous aggregate, with its policies."""
+    out: list[str] = []
+    for family in _creation_order():
+        for level in family.levels:
+            name = family.relation(level)
+            out.append(
+                f"CREATE MATERIALIZED VIEW {name} WITH (timescaledb.continuous, "
+                f"timescaledb.materialized_only = false) AS {cagg_select(family, level)} "
+                "WITH NO DATA"
+            )
+            policy = "cost_daily" if family.name == "cost_daily" else level
+            start, end, every = REFRESH_POLICIES[policy]
+            out.append(
+                f"SELECT add_continuous_aggregate_policy('{name}', start_offset => "
+                f"INTERVAL '{start}', end_offset => INTERVAL '{end}', "
+                f"schedule_interval => INTERVAL '{every}')"
+            )
+            segment = ", timescaledb.segmentby = 'org_id'" if family.per_org else ""
+            out.append(
+                f"ALTER MATERIALIZED VIEW {name} SET "
+                f"(timescaledb.enable_columnstore = true{segment})"
+            )
+            out.append(
+                f"CALL add_columnstore_policy('{name}', after => "
+                f"INTERVAL '{COLUMNSTORE_AFTER[policy]}')"
+            )
+    for table, (time_col, after) in RAW_COLUMNSTORE.items():
+        out.append(
+            f"ALTER TABLE {table} SET (timescaledb.enable_columnstore = true, "
+            f"timescaledb.segmentby = 'org_id', timescaledb.orderby = '{time_col} DESC')"
+        )
+        out.append(f"CALL add_columnstore_policy('{table}', after => INTERVAL '{after}')")
+    return out
+
+
+def _creation_order() -> list[Family]:
+    return sorted(FAMILIES, key=lambda f: f.derived_from is not None)
+
+
+# --- PostgreSQL engine: maintenance at ingest ----------------------------------------
+
+
+def _temp_columns(family: Family) -> list[tuple[str, str]]:
+    cols = [("bucket", "timestamptz")]
+    if family.per_org:
+        cols.append(("org_id", "uuid"))
+    cols += [(d, family.dim_types.get(d, "text")) for d, _ in family.dims]
+    types = {"double precision": "float8", "timestamp with time zone": "timestamptz"}
+    types |= {"double precision[]": "float8[]", "bigint": "int8", "bigint[]": "int8[]"}
+    cols += [(m.name, types.get(m.sql_type, m.sql_type)) for m in family.measures]
+    return cols
+
+
+#: Families the writer aggregates in Python (the others derive from these in SQL).
+BASE_FAMILIES = tuple(f for f in FAMILIES if f.derived_from is None)
+TEMP_COLUMNS = {f.name: _temp_columns(f) for f in BASE_FAMILIES}
+
+
+def _temp(family: Family) -> str:
+    return f"_r_{family.name}"
+
+
+async def create_temp_tables(conn: AsyncConnection[Any]) -> None:
+    """This connection's staging tables for 1 min rows (once, after connecting)."""
+    for family in BASE_FAMILIES:
+        body = ", ".join(f"{c} {t}" for c, t in TEMP_COLUMNS[family.name])
+        await conn.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {_temp(family)} ({body}) ON COMMIT DELETE ROWS"
+        )
+
+
+def _sum_upsert(c: str) -> str:
+    return (
+        f"CASE WHEN t.{c} IS NULL THEN EXCLUDED.{c} WHEN EXCLUDED.{c} IS NULL THEN t.{c} "
+        f"ELSE t.{c} + EXCLUDED.{c} END"
+    )
+
+
+def _upsert(
+    target: Family, level: str, source: str, *, recompute: bool = False, direct: bool = False
+) -> str:
+    """INSERT ... SELECT ... ON CONFLICT merging ``source`` rows into ``target`` at ``level``.
+
+    ``direct``: the source rows are already one per key of ``level`` (no GROUP BY).
+    """
+    name = target.relation(level)
+    bucket = f"date_bin(INTERVAL '{LEVEL_INTERVALS[level]}', s.bucket, {ORIGIN})"
+    if direct:
+        columns = [c for c, _ in _temp_columns(target)]
+        sets = ", ".join(f"{m.name} = {_upsert_expr(m)}" for m in target.measures)
+        return (
+            f"INSERT INTO {name} AS t ({', '.join(columns)}) SELECT "
+            f"{', '.join('s.' + c for c in columns)} FROM {source} "
+            f"ORDER BY {', '.join('s.' + c for c in target.key)} "
+            f"ON CONFLICT ({', '.join(target.key)}) DO UPDATE SET {sets}"
+        )
+    cols, sel, group = ["bucket"], [bucket], [bucket]
+    if target.per_org:
+        cols.append("org_id")
+        sel.append("s.org_id")
+        group.append("s.org_id")
+    for dim, _ in target.dims:
+        cols.append(dim)
+        if dim in target.functional:  # one value per key: any will do, the least is stable
+            sel.append(f"(array_agg(s.{dim} ORDER BY s.{dim}))[1]")
+        else:
+            sel.append(f"s.{dim}")
+            group.append(f"s.{dim}")
+    for m in target.measures:
+        cols.append(m.name)
+        sel.append(m.merge_sql("s."))
+    assignments = [
+        f"{m.name} = {f'EXCLUDED.{m.name}' if recompute else _upsert_expr(m)}"
+        for m in target.measures
+    ]
+    order = ", ".join(str(i + 1) for i in range(len(target.key)))
+    return (
+        f"INSERT INTO {name} AS t ({', '.join(cols)}) SELECT {', '.join(sel)} FROM {source} "
+        f"GROUP BY {', '.join(group)} ORDER BY {order} "
+        f"ON CONFLICT ({', '.join(target.key)}) DO UPDATE SET {', '.join(assignments)}"
+    )
+
+
+def _upsert_expr(m: Measure) -> str:
+    if m.merge == "sum" and m.sql_type != "bigint":  # nullable sums (no value: NULL)
+        return _sum_upsert(m.name)
+    return m.upsert_sql()
+
+
+def _recompute_source(family: Family, level: str) -> str:
+    """Rows of the level below for the buckets of ``level`` this write touched."""
+    below = family.relation(ROLLUP_LEVELS[ROLLUP_LEVELS.index(level) - 1])
+    interval = f"INTERVAL '{LEVEL_INTERVALS[level]}'"
+    dims = [d for d, _ in family.dims]
+    touched = ", ".join(["org_id", *dims])
+    on = " AND ".join(f"m.{c} = a.{c}" for c in ["org_id", *dims])
+    return (
+        f"(SELECT m.* FROM {below} AS m JOIN (SELECT DISTINCT {touched}, "
+        f"date_bin({interval}, bucket, {ORIGIN}) AS b FROM {_temp(family)}) AS a "
+        f"ON {on} AND m.bucket >= a.b AND m.bucket < a.b + {interval}) AS s"
+    )
+
+
+def _statements(family: Family) -> list[str]:
+    out: list[str] = []
+    source = f"{_temp(family)} AS s"
+    for i, level in enumerate(family.levels):
+        if i == 0:
+            out.append(_upsert(family, level, source, direct=True))
+        elif family.recompute:
+            out.append(_upsert(family, level, _recompute_source(family, level), recompute=True))
+        else:
+            out.append(_upsert(family, level, source))
+    for derived in FAMILIES:
+        if derived.derived_from == family.name:
+            out.extend(_upsert(derived, level, source) for level in derived.levels)
+    return out
+
+
+STATEMENTS = {f.name: _statements(f) for f in BASE_FAMILIES}
+
+
+@dataclass(slots=True)
+class _Red:
+    count: int
+    errors: int
+    dsum: float
+    dmin: float
+    dmax: float
+    buckets: dict[int, int]
+
+    def add(self, duration: float, error: bool) -> None:
+        self.count += 1
+        self.errors += error
+        self.dsum += duration
+        self.dmin = min(self.dmin, duration)
+        self.dmax = max(self.dmax, duration)
+        k = hist.bucket_of(duration)
+        self.buckets[k] = self.buckets.get(k, 0) + 1
+
+
+def _minute(ns: int) -> int:
+    return ns - ns % _MINUTE_NS
+
+
+def _text_attr(attrs: dict[str, Any], key: str) -> str | None:
+    value = attrs.get(key)
+    return value if isinstance(value, str) else None
+
+
+def _number_attr(attrs: dict[str, Any], key: str) -> float | None:
+    value = attrs.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def span_rollup_rows(
+    spans: Iterable[tuple[uuid.UUID, SpanRow]],
+) -> dict[str, list[tuple[Any, ...]]]:
+    """1 min rows of the span-based families (temp table column order)."""
+    red: dict[tuple[Any, ...], _Red] = {}
+    uce: dict[tuple[Any, ...], list[Any]] = {}
+    routes: dict[tuple[Any, ...], list[int]] = {}
+    handoffs: dict[tuple[Any, ...], list[int]] = {}
+    for org_id, s in spans:
+        minute = _minute(s.start_ns)
+        error = s.status_code == STATUS_ERROR
+        duration = s.duration_ms
+        agent = s.agent_id or ""
+        key = (minute, org_id, s.subsystem, s.service_name or "", s.name, agent)
+        row = red.get(key)
+        if row is None:
+            red[key] = _Red(1, int(error), duration, duration, duration,
+                            {hist.bucket_of(duration): 1})  # fmt: skip
+        else:
+            row.add(duration, error)
+        attrs = s.attributes
+        if not attrs:
+            continue
+        if (op := _text_attr(attrs, "uce.operation.name")) is not None:
+            _add_uce(uce, (minute, org_id, agent, op), attrs, error)
+        if (route := _text_attr(attrs, "mosaic.routing.route")) is not None:
+            outcome = _text_attr(attrs, "mosaic.routing.outcome") or ""
+            counts = routes.setdefault((minute, org_id, route, outcome), [0, 0, 0])
+            counts[0] += 1
+            counts[1 + error] += 1
+        if (to_agent := _text_attr(attrs, "mosaic.handoff.to_agent")) is not None:
+            from_agent = _text_attr(attrs, "mosaic.handoff.from_agent")
+            if from_agent is None:
+                from_agent = agent
+            counts = handoffs.setdefault((minute, org_id, from_agent, to_agent), [0, 0])
+            counts[0] += 1
+            counts[1] += error
+    return {
+        "span_red": [
+            (
+                NsTime(k[0]),
+                *k[1:],
+                r.count,
+                r.errors,
+                r.dsum,
+                r.dmin,
+                r.dmax,
+                hist.encode(r.buckets),
+            )
+            for k, r in red.items()
+        ],
+        "uce_ops": [
+            (NsTime(k[0]), *k[1:], *v[:7], hist.encode(v[7]) if v[7] else [])
+            for k, v in uce.items()
+        ],
+        "mosaic_routes": [(NsTime(k[0]), *k[1:], *v) for k, v in routes.items()],
+        "mosaic_handoffs": [(NsTime(k[0]), *k[1:], *v) for k, v in handoffs.items()],
+    }
+
+
+def _add_uce(uce: dict[tuple[Any, ...], list[Any]], key: tuple[Any, ...],
+             attrs: dict[str, Any], error: bool) -> None:  # fmt: skip
+    row = uce.get(key)
+    if row is None:  # ops, errors, hits, lookups, sizes, size sum, size max, size buckets
+        row = uce[key] = [0, 0, 0, 0, 0, None, None, {}]
+    row[0] += 1
+    row[1] += error
+    hit = attrs.get("uce.cache.hit")
+    if isinstance(hit, bool):
+        row[3] += 1
+        row[2] += hit
+    size = _number_attr(attrs, "uce.context.size_tokens")
+    if size is not None:
+        row[4] += 1
+        row[5] = size if row[5] is None else row[5] + size
+        row[6] = size if row[6] is None else max(row[6], size)
+        k = hist.bucket_of(size)
+        row[7][k] = row[7].get(k, 0) + 1
+
+
+_HEARTBEAT = "damn.agent.heartbeat"
+_STATUSES = frozenset({"online", "offline", "degraded"})
+
+
+def heartbeat_rows(events: Iterable[tuple[uuid.UUID, EventRow]]) -> list[tuple[Any, ...]]:
+    """1 min rows of ``damn_heartbeats``."""
+    counts: dict[tuple[Any, ...], int] = {}
+    for org_id, e in events:
+        if e.event_type != _HEARTBEAT:
+            continue
+        status = e.payload.get("damn.agent.status")
+        status = status.lower() if isinstance(status, str) else ""
+        key = (_minute(e.time_ns), org_id, e.agent_id or "", status if status in _STATUSES
+               else "online")  # fmt: skip
+        counts[key] = counts.get(key, 0) + 1
+    return [(NsTime(k[0]), *k[1:], n, 1) for k, n in counts.items()]
+
+
+def metric_rows(points: Iterable[tuple[uuid.UUID, MetricPointRow]]) -> list[tuple[Any, ...]]:
+    """1 min rows of ``metric_rollup``."""
+    rows: dict[tuple[Any, ...], list[Any]] = {}
+    for org_id, m in points:
+        key = (_minute(m.time_ns), org_id, m.metric, m.series_id)
+        value = m.value if m.value is not None else m.sum
+        low = m.value if m.value is not None else m.min
+        high = m.value if m.value is not None else m.max
+        obs = m.count if m.count is not None else 1
+        row = rows.get(key)
+        if row is None:
+            rows[key] = [
+                m.kind, m.unit, m.service_name or "", m.agent_id or "", m.attributes,
+                1, obs, value, low, high, value, m.time_ns, m.explicit_bounds, m.bucket_counts,
+            ]  # fmt: skip
+            continue
+        row[5] += 1
+        row[6] += obs
+        row[7] = _opt(row[7], value, lambda a, b: a + b)
+        row[8] = _opt(row[8], low, min)
+        row[9] = _opt(row[9], high, max)
+        if m.time_ns > row[11]:
+            row[10], row[11] = value, m.time_ns
+        if m.explicit_bounds is not None and (row[12] is None or m.explicit_bounds > row[12]):
+            row[12] = m.explicit_bounds
+        counts = m.bucket_counts
+        if row[13] is None:
+            row[13] = counts
+        elif counts is not None and len(counts) == len(row[13]):
+            row[13] = [a + b for a, b in zip(row[13], counts, strict=True)]
+    return [(NsTime(k[0]), *k[1:], *v[:11], NsTime(v[11]), *v[12:]) for k, v in rows.items()]
+
+
+def _opt(a: Any, b: Any, f: Any) -> Any:
+    if a is None:
+        return b
+    return a if b is None else f(a, b)
+
+
+def cost_rows(items: Iterable[CostItem]) -> list[tuple[Any, ...]]:
+    """Rows of ``cost_daily`` (one per UTC day and dimensions)."""
+    rows: dict[tuple[Any, ...], list[Any]] = {}
+    for item in items:
+        c = item.call
+        key = (c.time_ns - c.time_ns % _DAY_NS, item.org_id, c.provider, c.model,
+               c.agent_id or "", c.subsystem)  # fmt: skip
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = [0, Decimal(0), 0, 0, 0, 0]
+        row[0] += 1
+        row[1] += item.cost_usd
+        row[2] += c.input_tokens
+        row[3] += c.output_tokens
+        row[4] += c.cache_read_tokens
+        row[5] += c.cache_creation_tokens
+    return [(NsTime(k[0]), *k[1:], *v) for k, v in rows.items()]
+
+
+async def write_rollups(
+    conn: AsyncConnection[Any],
+    spans: Sequence[tuple[uuid.UUID, SpanRow]],
+    events: Sequence[tuple[uuid.UUID, EventRow]],
+    points: Sequence[tuple[uuid.UUID, MetricPointRow]],
+    costs: Sequence[CostItem],
+) -> None:
+    """Merges the rollups of newly inserted rows into every rollup table (same transaction)."""
+    rows = span_rollup_rows(spans)
+    rows["damn_heartbeats"] = heartbeat_rows(events)
+    rows["metric_rollup"] = metric_rows(points)
+    rows["cost_daily"] = cost_rows(costs)
+    statements: list[str] = []
+    for family in BASE_FAMILIES:
+        family_rows = rows.get(family.name)
+        if not family_rows:
+            continue
+        await copy_rows(conn, _temp(family), TEMP_COLUMNS[family.name], family_rows)
+        if family.recompute:
+            orgs = sorted({r[1] for r in family_rows})
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext('aeos.rollup.' || %s), hashtext(o::text)) "
+                "FROM unnest(%s::uuid[]) AS o ORDER BY o",
+                (family.name, orgs),
+            )
+        statements.extend(STATEMENTS[family.name])
+    if statements:
+        await conn.execute(";\n".join(statements).encode())
+
+
+def family(name: str) -> Family:
+    """The declaration of rollup family ``name``."""
+    return FAMILY_BY_NAME[name]
+
+
+def cagg_refresh_order() -> list[str]:
+    """Continuous aggregates in an order where each comes after the relation it reads."""
+    return [f.relation(lv) for lv in ROLLUP_LEVELS for f in _creation_order() if lv in f.levels]

@@ -1,0 +1,296 @@
+"""Rollups equal the aggregates recomputed from raw rows, at every level, on both engines.
+
+Random spans (with UCE/MOSAIC attributes), heartbeats, metric points and LLM calls are
+written through the real ingest writer in random order, some batches twice (retried
+exports) and some concurrently; then every rollup relation is compared with a plain
+Python recomputation from the raw rows (``_rollup_reference``). On TimescaleDB the
+comparison runs twice: before any refresh (real-time aggregation answers from raw rows)
+and after refreshing every continuous aggregate, bottom-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Connection, text
+
+from storage import admin, hist
+from storage.database import Database
+from storage.migrate import StorageEngine
+from storage.rollups import cagg_refresh_order
+from storage.rows import Batch, EventRow, LlmCall, MetricPointRow, SpanRow
+from storage.schema import ROLLUP_TABLES
+from storage.writer import IngestWriter
+from tests.conftest import ENGINES, PgServer, fresh_database
+from tests.integration import _rollup_reference as ref
+
+T0 = 1_795_000_000_000_000_000  # 2026-11-18T09:46:40Z, in Unix nanoseconds
+MINUTE = 60 * 10**9
+
+pytestmark = pytest.mark.usefixtures("pg_server")
+
+texts = st.sampled_from(["", "a", "b"])
+maybe_agent = st.sampled_from([None, "agent-1", "agent-2"])
+# Late and out-of-order: times up to two days either side, not in export order.
+offsets = st.integers(-2 * 1440 * MINUTE, 2 * 1440 * MINUTE)
+durations_ns = st.one_of(
+    st.just(0),
+    st.integers(1, 10**3),
+    st.floats(0, 12).map(lambda e: int(10**e)),  # 1 ns .. ~17 min, log-uniform
+)
+attr_values = st.one_of(st.booleans(), st.integers(-5, 10**7), st.floats(0, 1e6), texts)
+
+
+@st.composite
+def span_attributes(draw: st.DrawFn) -> dict[str, Any]:
+    attrs: dict[str, Any] = {}
+    if draw(st.booleans()):
+        attrs["uce.operation.name"] = draw(st.sampled_from(["read", "write", 7]))
+        if draw(st.booleans()):
+            attrs["uce.cache.hit"] = draw(attr_values)
+        if draw(st.booleans()):
+            attrs["uce.context.size_tokens"] = draw(attr_values)
+    if draw(st.booleans()):
+        attrs["mosaic.routing.route"] = draw(st.sampled_from(["billing", "research", True]))
+        if draw(st.booleans()):
+            attrs["mosaic.routing.outcome"] = draw(st.sampled_from(["routed", "fallback", 3]))
+    if draw(st.booleans()):
+        attrs["mosaic.handoff.to_agent"] = draw(st.sampled_from(["agent-2", "agent-3"]))
+        if draw(st.booleans()):
+            attrs["mosaic.handoff.from_agent"] = draw(st.sampled_from(["agent-1", 5]))
+    return attrs
+
+
+@st.composite
+def spans(draw: st.DrawFn, n: int) -> SpanRow:
+    start = T0 + draw(offsets)
+    return SpanRow(
+        trace_id=draw(st.integers(0, 3)).to_bytes(16, "big"), span_id=n.to_bytes(8, "big"),
+        parent_span_id=None, trace_state=None, name=draw(st.sampled_from(["plan", "call"])),
+        kind=1, start_ns=start, end_ns=start + draw(durations_ns),
+        status_code=draw(st.sampled_from([0, 1, 2])), status_message=None,
+        subsystem=draw(st.sampled_from(["MOSAIC", "UCE", "SYSTEM"])),
+        service_name=draw(st.sampled_from([None, "planner", "ctx"])), agent_id=draw(maybe_agent),
+        fleet_id=None, task_run_id=None, gen_ai_operation=None, gen_ai_provider=None,
+        gen_ai_model=None, input_tokens=None, output_tokens=None, scope_name=None,
+        attributes=draw(span_attributes()), resource_attributes={},
+    )  # fmt: skip
+
+
+@st.composite
+def heartbeats(draw: st.DrawFn, n: int) -> EventRow:
+    status = draw(st.sampled_from(["online", "DEGRADED", "offline", "weird", 1, None]))
+    payload = {} if status is None else {"damn.agent.status": status}
+    kind = draw(st.sampled_from(["damn.agent.heartbeat", "damn.agent.heartbeat", "other"]))
+    return EventRow(
+        event_id=n.to_bytes(16, "big"), time_ns=T0 + draw(offsets), observed_ns=None,
+        severity="info", severity_number=9, subsystem="DAMN", event_type=kind,
+        agent_id=draw(maybe_agent), fleet_id=None, task_run_id=None, trace_id=None,
+        span_id=None, service_name=None, message=None, payload=payload, resource_attributes={},
+    )  # fmt: skip
+
+
+@st.composite
+def points(draw: st.DrawFn, n: int) -> MetricPointRow:
+    series = draw(st.integers(0, 2))
+    time = T0 + draw(st.integers(-3000, 3000)) * 10**9 + n  # distinct per point
+    common: dict[str, Any] = {
+        "metric": f"m{series}", "series_id": bytes([series]) * 16, "time_ns": time,
+        "start_ns": None, "temporality": 1, "is_monotonic": False, "unit": "1",
+        "subsystem": "DAMN", "service_name": None, "agent_id": "agent-1",
+        "attributes": {"s": series}, "resource_attributes": {},
+    }  # fmt: skip
+    if series == 2:
+        counts = draw(st.lists(st.integers(0, 50), min_size=3, max_size=3))
+        low = draw(st.floats(0, 10))
+        return MetricPointRow(
+            **common, kind="histogram", count=sum(counts), sum=draw(st.floats(0, 1e4)),
+            min=low, max=low + 5, explicit_bounds=[1.0, 5.0], bucket_counts=counts,
+        )  # fmt: skip
+    kind = "gauge" if series == 0 else "sum"
+    return MetricPointRow(**common, kind=kind, value=draw(st.floats(-1e6, 1e6)))
+
+
+@dataclass
+class Workload:
+    batches: list[Batch]
+    retried: list[int]  # indexes of batches exported twice
+
+
+@st.composite
+def workloads(draw: st.DrawFn, orgs: list[uuid.UUID]) -> Workload:
+    n_spans = draw(st.integers(1, 40))
+    all_spans = [draw(spans(i)) for i in range(n_spans)]
+    all_events = [draw(heartbeats(i)) for i in range(draw(st.integers(0, 15)))]
+    all_points = [draw(points(i)) for i in range(draw(st.integers(0, 15)))]
+    batches: list[Batch] = []
+    for i, s in enumerate(all_spans):
+        if i % 4 == 0:
+            batches.append(Batch(orgs[draw(st.integers(0, len(orgs) - 1))]))
+        batches[-1].spans.append(s)
+        if draw(st.booleans()):  # an LLM call on this span
+            batches[-1].llm_calls.append(
+                LlmCall(
+                    s.trace_id, s.span_id, s.start_ns, None, s.agent_id, s.subsystem,
+                    draw(st.sampled_from(["openai", "anthropic"])), "gpt-4o",
+                    draw(st.integers(0, 5000)), draw(st.integers(0, 5000)),
+                    draw(st.integers(0, 100)), 0,
+                    draw(st.sampled_from([None, 0.25, 1.5])),
+                )
+            )  # fmt: skip
+    for e in all_events:
+        batches[draw(st.integers(0, len(batches) - 1))].events.append(e)
+    for p in all_points:
+        batches[draw(st.integers(0, len(batches) - 1))].metric_points.append(p)
+    order = draw(st.permutations(range(len(batches))))
+    retried = draw(st.lists(st.integers(0, len(batches) - 1), max_size=3))
+    return Workload([batches[i] for i in order], retried)
+
+
+async def _write(db: Database, work: Workload, seed: int) -> None:
+    writer = IngestWriter(db.app_conninfo(), flushers=2)
+    await writer.start()
+    try:
+        rng = random.Random(seed)
+        exports = list(work.batches) + [work.batches[i] for i in work.retried]
+        i = 0
+        while i < len(exports):  # groups of concurrent exports (group commits, conflicts)
+            n = rng.randint(1, 3)
+            await asyncio.gather(*(writer.write(b) for b in exports[i : i + n]))
+            i += n
+        for i in work.retried:  # and retried after everything else, alone
+            result = await writer.write(work.batches[i])
+            assert result.spans == result.events == result.metric_points == 0
+    finally:
+        await writer.close()
+
+
+def _orgs(db: Database) -> list[uuid.UUID]:
+    with db.admin_engine().begin() as conn:
+        return [
+            admin.create_org(conn, f"org-{i}-{uuid.uuid4().hex[:6]}", "pro").org_id
+            for i in range(2)
+        ]
+
+
+def refresh_all(conn: Connection) -> None:
+    """Refreshes every continuous aggregate over all time, each after what it reads."""
+    for name in cagg_refresh_order():
+        conn.execute(text(f"CALL refresh_continuous_aggregate('{name}', NULL, NULL)"))
+
+
+def assert_rollups_match_raw(conn: Connection) -> int:
+    """Every rollup row equals the recomputation (and no row is missing or extra)."""
+    want_all = ref.expected(conn)
+    compared = 0
+    for name, table in ROLLUP_TABLES.items():
+        key = tuple(c.name for c in table.primary_key)
+        got = ref.actual(conn, name, key)
+        want = want_all[name]
+        assert set(got) == set(want), f"{name}: keys differ"
+        for k, w in want.items():
+            bad = ref.mismatches(w, got[k])
+            assert not bad, f"{name} {k}: {bad}"
+            compared += 1
+    return compared
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(data=st.data())
+def test_rollups_equal_raw_recomputation(
+    data: st.DataObject, engine: StorageEngine, pg_server: PgServer, templates: Any
+) -> None:
+    with fresh_database(pg_server, templates, engine) as db:
+        orgs = _orgs(db)
+        work = data.draw(workloads(orgs))
+        asyncio.run(_write(db, work, data.draw(st.integers(0, 1000))))
+        with db.admin_engine().connect() as conn:
+            conn.execute(text("SET timezone = 'Pacific/Chatham'"))  # buckets are UTC anyway
+            assert assert_rollups_match_raw(conn) > 0
+            if engine is StorageEngine.TIMESCALE:
+                conn.commit()
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+                refresh_all(conn)
+                assert_rollups_match_raw(conn)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(st.one_of(st.floats(1e-6, 1e9), st.integers(0, 10**6).map(float)), min_size=1),
+    q=st.sampled_from([0.5, 0.95, 0.99, 0.0, 1.0]),
+    parts=st.integers(1, 5),
+)
+def test_merged_histogram_quantiles_are_within_one_percent(
+    values: list[float], q: float, parts: int
+) -> None:
+    """The error bound, for histograms merged from any split of the values."""
+    chunks = [values[i::parts] for i in range(parts)]
+    merged = hist.merge(*(hist.of_values(c) for c in chunks))
+    assert merged == hist.of_values(values)
+    exact = sorted(values)[max(math.ceil(q * len(values)), 1) - 1]
+    estimate = hist.quantile(merged, q)
+    assert estimate is not None
+    assert abs(estimate - exact) <= hist.RELATIVE_ERROR * exact + 1e-12
+
+
+def _rollup_rows(conn: Connection) -> dict[str, set[tuple[Any, ...]]]:
+    """Every rollup relation's rows, floats rounded to 9 significant digits."""
+    out: dict[str, set[tuple[Any, ...]]] = {}
+    for name, table in ROLLUP_TABLES.items():
+        columns = ", ".join(c.name for c in table.columns)
+        rows = conn.execute(text(f"SELECT {columns} FROM {name}")).all()
+        out[name] = {tuple(_rounded(v) for v in r) for r in rows}
+    return out
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return float(f"{value:.9g}")
+    if isinstance(value, list):
+        return tuple(_rounded(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, repr(v)) for k, v in value.items()))
+    return value
+
+
+@pytest.mark.timescale
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_both_engines_give_equal_rollups(
+    data: st.DataObject, pg_server: PgServer, templates: Any
+) -> None:
+    seed = data.draw(st.integers(0, 1000))
+    rows: list[dict[str, set[tuple[Any, ...]]]] = []
+    work: Workload | None = None
+    org_ids = [uuid.uuid4(), uuid.uuid4()]
+    for engine in (StorageEngine.POSTGRES, StorageEngine.TIMESCALE):
+        with fresh_database(pg_server, templates, engine) as db:
+            with db.admin_engine().begin() as conn:
+                for i, org_id in enumerate(org_ids):
+                    conn.execute(
+                        text("INSERT INTO orgs (id, name, plan) VALUES (:id, :n, 'pro')"),
+                        {"id": org_id, "n": f"org-{i}"},
+                    )
+            work = work or data.draw(workloads(org_ids))
+            asyncio.run(_write(db, work, seed))
+            with db.admin_engine().connect() as conn:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                if engine is StorageEngine.TIMESCALE:
+                    refresh_all(conn)
+                rows.append(_rollup_rows(conn))
+    assert sum(len(v) for v in rows[0].values()) > 0
+    for name in ROLLUP_TABLES:
+        assert rows[0][name] == rows[1][name], name
