@@ -79,6 +79,7 @@ async def run_receiver(
         max_pending_items=settings.max_pending_items,
         flushers=settings.writer_connections,
         on_commit=_record_commit,
+        maintain_rollups=settings.rollups_at_ingest,
     )
     keys = AsyncKeyStore(conninfo)
     ctx = ReceiverContext(

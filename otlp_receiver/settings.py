@@ -32,3 +32,11 @@ class ReceiverSettings(BaseSettings):
     signature_window_seconds: Annotated[int, Field(ge=1)] = 300
     max_attributes: Annotated[int, Field(ge=1)] = 256
     max_attribute_value_bytes: Annotated[int, Field(ge=16)] = 65_536
+    rollups_at_ingest: Annotated[
+        bool,
+        Field(
+            description="PostgreSQL engine: maintain the rollup tables in the ingest "
+            "transaction. Off only to measure what that costs (bench/rollups.py): rollups "
+            "then miss what is ingested."
+        ),
+    ] = True
