@@ -21,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import ProgrammingError
 
 from storage import admin, hist
 from storage.database import Database
@@ -28,6 +29,7 @@ from storage.migrate import StorageEngine
 from storage.rollups import cagg_refresh_order
 from storage.rows import Batch, EventRow, LlmCall, MetricPointRow, SpanRow
 from storage.schema import ROLLUP_TABLES
+from storage.tenancy import DbRole, Scope, act_as
 from storage.writer import IngestWriter
 from tests.conftest import ENGINES, PgServer, fresh_database
 from tests.integration import _rollup_reference as ref
@@ -294,3 +296,46 @@ def test_both_engines_give_equal_rollups(
     assert sum(len(v) for v in rows[0].values()) > 0
     for name in ROLLUP_TABLES:
         assert rows[0][name] == rows[1][name], name
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_tenants_read_only_their_own_rollups(
+    engine: StorageEngine, pg_server: PgServer, templates: Any
+) -> None:
+    with fresh_database(pg_server, templates, engine) as db:
+        orgs = _orgs(db)
+        start = T0 - T0 % (3600 * 10**9)
+        rows = [
+            SpanRow(
+                trace_id=bytes([i]) * 16, span_id=bytes([i]) * 8, parent_span_id=None,
+                trace_state=None, name="op", kind=1, start_ns=start, end_ns=start + 10**6,
+                status_code=0, status_message=None, subsystem="SYSTEM", service_name="svc",
+                agent_id=None, fleet_id=None, task_run_id=None, gen_ai_operation=None,
+                gen_ai_provider=None, gen_ai_model=None, input_tokens=None,
+                output_tokens=None, scope_name=None, attributes={}, resource_attributes={},
+            )
+            for i in range(1, 4)
+        ]  # fmt: skip
+        work = Workload([Batch(orgs[0], spans=rows[:1]), Batch(orgs[1], spans=rows[1:])], [])
+        asyncio.run(_write(db, work, 0))
+        with db.app_engine().begin() as conn:
+            for org_id, expected in ((orgs[0], 1), (orgs[1], 2)):
+                act_as(conn, Scope(DbRole.TENANT, org_id))
+                for relation in ("span_red_1m", "org_red_1h", "span_red_1d"):
+                    got = conn.execute(
+                        text(f"SELECT org_id, sum(span_count) FROM {relation} GROUP BY org_id")
+                    ).all()
+                    assert got == [(org_id, expected)], relation
+                    # Naming another org, or the relation itself, does not help.
+                    other = orgs[1] if org_id == orgs[0] else orgs[0]
+                    leaked = conn.execute(
+                        text(f"SELECT count(*) FROM {relation} WHERE org_id = :o"), {"o": other}
+                    ).scalar_one()
+                    assert leaked == 0
+                for forbidden in ("public.org_red_1h", "platform_red_1h"):
+                    with pytest.raises(ProgrammingError, match="permission denied"):  # noqa: SIM117
+                        with conn.begin_nested():
+                            conn.execute(text(f"SELECT count(*) FROM {forbidden}"))
+            act_as(conn, Scope(DbRole.SUPPORT))
+            total = conn.execute(text("SELECT sum(span_count) FROM platform_red_1h")).scalar()
+            assert total == 3
