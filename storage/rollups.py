@@ -501,3 +501,34 @@ def family(name: str) -> Family:
 def cagg_refresh_order() -> list[str]:
     """Continuous aggregates in an order where each comes after the relation it reads."""
     return [f.relation(lv) for lv in ROLLUP_LEVELS for f in _creation_order() if lv in f.levels]
+
+
+def postgres_ddl() -> list[str]:
+    """Statements creating every rollup as a table (PostgreSQL engine)."""
+    from sqlalchemy.dialects import postgresql
+    from sqlalchemy.schema import CreateTable
+
+    from storage.schema import ROLLUP_TABLES
+
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    out: list[str] = []
+    for name, table in ROLLUP_TABLES.items():
+        out.append(str(CreateTable(table).compile(dialect=dialect)).strip())
+        comment = (table.comment or "").replace("'", "''")
+        out.append(f"COMMENT ON TABLE {name} IS '{comment}'")
+    return out
+
+
+def declared_ddl() -> dict[str, Any]:
+    """What the declarations create, per engine (migration 0006 holds a frozen copy)."""
+    from storage.schema import ROLLUP_TABLES
+
+    return {
+        "functions": hist.SQL_FUNCTIONS,
+        "postgres": postgres_ddl(),
+        "timescale": timescale_ddl(),
+        "relations": {
+            name: {"per_org": "org_id" in table.c, "comment": table.comment}
+            for name, table in ROLLUP_TABLES.items()
+        },
+    }

@@ -36,7 +36,7 @@ def test_wheel_contains_runtime_data(tmp_path: Path) -> None:
     )
     [wheel] = tmp_path.glob("aeos_observability-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    versions = (ROOT / "storage/migrations/versions").glob("0*.py")
+    versions = (ROOT / "storage/migrations/versions").glob("0*.*")
     expected = {
         "storage/data/model_prices.csv",
         "storage/migrations/env.py",

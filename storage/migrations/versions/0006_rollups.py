@@ -22,10 +22,11 @@ Create Date: 2026-11-28 17:00:00
 
 from __future__ import annotations
 
-from alembic import op
+import json
+from pathlib import Path
+from typing import Any
 
-from storage import hist, rollups
-from storage.schema import ROLLUP_TABLES
+from alembic import op
 
 revision = "0006"
 down_revision = "0005"
@@ -42,20 +43,24 @@ _OLD_SHAPES = (
     "cost_daily",
 )
 _READERS = "aeos_staff, aeos_support, aeos_worker"
+# The DDL as of this revision, generated from the declarations by
+# ``storage.rollups.declared_ddl()``; a test fails when the declarations drift from it.
+_DDL: dict[str, Any] = json.loads(Path(__file__).with_suffix(".json").read_text("utf-8"))
+_RELATIONS: dict[str, dict[str, Any]] = _DDL["relations"]
 _HYPERTABLES = ("spans", "events", "metric_points", "cost_line_items", "alert_evaluations")
 
 
 def _postgres() -> None:
-    bind = op.get_bind()
-    for name, table in ROLLUP_TABLES.items():
-        table.create(bind)
+    for statement in _DDL["postgres"]:
+        op.execute(statement)
+    for name, relation in _RELATIONS.items():
         op.execute(
             f"COMMENT ON INDEX pk_{name} IS 'serves: rollup key (upsert at ingest) and "
             "time-window reads'"
         )
         op.execute(f"GRANT SELECT, INSERT, UPDATE ON {name} TO aeos_ingest")
         op.execute(f"GRANT DELETE ON {name} TO aeos_worker")
-        if "org_id" in table.c:
+        if relation["per_org"]:
             op.execute(f"ALTER TABLE {name} ENABLE ROW LEVEL SECURITY")
             op.execute(
                 f"CREATE POLICY service_all_orgs ON {name} FOR ALL TO aeos_ingest, aeos_worker, "
@@ -73,10 +78,10 @@ def _timescale() -> None:
     # security there was a second lock on a door tenants cannot reach; it goes.
     for hypertable in _HYPERTABLES:
         op.execute(f"ALTER TABLE {hypertable} DISABLE ROW LEVEL SECURITY")
-    for statement in rollups.timescale_ddl():
+    for statement in _DDL["timescale"]:
         op.execute(statement)
-    for name, table in ROLLUP_TABLES.items():
-        comment = (table.comment or "").replace("'", "''")
+    for name, relation in _RELATIONS.items():
+        comment = (relation["comment"] or "").replace("'", "''")
         op.execute(f"COMMENT ON VIEW {name} IS '{comment}'")
     # Retention deletes one org's old rows from the materialization hypertables.
     op.execute(
@@ -93,7 +98,7 @@ def _timescale() -> None:
 
 
 def upgrade() -> None:
-    op.execute(hist.SQL_FUNCTIONS)
+    op.execute(_DDL["functions"])
     for name in _OLD_SHAPES:
         op.execute(f"DROP TABLE IF EXISTS {name} CASCADE")
     engine = op.get_context().config.attributes.get("storage_engine")  # type: ignore[union-attr]
@@ -101,10 +106,10 @@ def upgrade() -> None:
         _timescale()
     else:
         _postgres()
-    for name, table in ROLLUP_TABLES.items():
+    for name, relation in _RELATIONS.items():
         op.execute(f"GRANT SELECT ON {name} TO {_READERS}")
         op.execute(f"REVOKE ALL ON {name} FROM aeos_tenant")
-        if "org_id" in table.c:
+        if relation["per_org"]:
             op.execute(
                 f"CREATE VIEW tenant.{name} WITH (security_barrier) AS "
                 f"SELECT * FROM public.{name} WHERE org_id = (SELECT aeos_current_org())"
