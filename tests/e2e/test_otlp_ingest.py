@@ -283,6 +283,10 @@ def test_raw_json_with_partial_success_and_retry_dedupe(service: RunningService)
     )
     assert [tuple(r) for r in rows] == [("good", trace_hex, "00f067aa0ba902b7")]
     assert service.scalar("SELECT span_count FROM traces WHERE org_id = :o", o=org) == 1
+    # The rollups (tables, or real-time continuous aggregates) counted the span once.
+    for relation in ("span_red_1m", "org_red_1h", "span_red_1d"):
+        total = service.scalar(f"SELECT sum(span_count) FROM {relation} WHERE org_id = :o", o=org)
+        assert total == 1, relation
 
 
 def test_gzip_json_is_accepted(service: RunningService) -> None:
