@@ -38,7 +38,6 @@ from storage._ingest_sql import NsTime, copy_rows
 from storage.rows import EventRow, MetricPointRow, SpanRow
 from storage.schema import (
     FAMILIES,
-    FAMILY_BY_NAME,
     LEVEL_INTERVALS,
     ROLLUP_LEVELS,
     Family,
@@ -491,11 +490,6 @@ async def write_rollups(
         statements.extend(STATEMENTS[family.name])
     if statements:
         await conn.execute(";\n".join(statements).encode())
-
-
-def family(name: str) -> Family:
-    """The declaration of rollup family ``name``."""
-    return FAMILY_BY_NAME[name]
 
 
 def cagg_refresh_order() -> list[str]:
