@@ -19,6 +19,7 @@ import typer
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
+from aeos.jobs import service_jobs
 from aeos.serve import Part, ServeOptions, run
 from otlp_receiver.settings import ReceiverSettings
 from query_api.settings import ApiSettings
@@ -173,7 +174,8 @@ def serve(
     """Run the service (embedded PostgreSQL unless AEOS_DATABASE_URL is set)."""
     api = load_settings(ApiSettings)
     receiver = load_settings(ReceiverSettings)
-    options = ServeOptions(frozenset(only or list(Part)), api, receiver, demo)
+    jobs = service_jobs(load_settings(StorageSettings))
+    options = ServeOptions(frozenset(only or list(Part)), api, receiver, demo, jobs)
     with _database(own=True) as db, _storage_errors():
         try:
             run(db, options)
