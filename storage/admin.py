@@ -143,8 +143,13 @@ def set_trace_sample_percent(conn: Connection, org_name: str, percent: str) -> D
     if value != Decimal(percent.strip()):
         raise InvalidInputError(f"a sampling percentage has at most two decimals, not {percent}")
     org_id = org_id_by_name(conn, org_name)
-    conn.execute(update(orgs).where(orgs.c.id == org_id).values(trace_sample_percent=value))
-    return value
+    stored: Decimal = conn.execute(
+        update(orgs)
+        .where(orgs.c.id == org_id)
+        .values(trace_sample_percent=value)
+        .returning(orgs.c.trace_sample_percent)
+    ).scalar_one()
+    return stored
 
 
 def org_id_by_name(conn: Connection, name: str) -> uuid.UUID:
