@@ -18,11 +18,13 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import ProgrammingError
 
 from query_api import create_app
 from storage.database import Database
 from storage.migrate import StorageEngine
 from storage.scheduler import ABANDONED, Job, JobRegistry, Outcome, Scheduler, attempt
+from storage.tenancy import DbRole, Scope, act_as
 
 WAIT_S = 60.0
 
@@ -271,3 +273,31 @@ def test_job_names_are_unique_and_looked_up_clearly() -> None:
         registry.get("b")
     with pytest.raises(ValueError, match="positive"):
         Job("c", timedelta(0), Probe())
+
+
+@pytest.mark.parametrize(
+    ("scope", "can_read", "can_write"),
+    [
+        (Scope(DbRole.WORKER), True, True),
+        (Scope(DbRole.STAFF), True, False),
+        (Scope(DbRole.SUPPORT), True, False),
+        (Scope(DbRole.INGEST), False, False),
+        (Scope(DbRole.TENANT, uuid.uuid4()), False, False),
+    ],
+    ids=lambda v: getattr(getattr(v, "role", None), "value", None),
+)
+def test_who_may_read_and_write_scheduler_runs(
+    database: Database, scope: Scope, can_read: bool, can_write: bool
+) -> None:
+    statements = {
+        "SELECT count(*) FROM scheduler_runs": can_read,
+        "INSERT INTO scheduler_runs (job, started_at, instance) VALUES ('x', now(), 'y')": can_write,
+    }
+    for statement, allowed in statements.items():
+        with database.app_engine().connect() as conn, conn.begin():
+            act_as(conn, scope)
+            if allowed:
+                conn.execute(text(statement))
+            else:
+                with pytest.raises(ProgrammingError, match="permission denied"):
+                    conn.execute(text(statement))
