@@ -35,8 +35,6 @@ from storage.errors import NotFoundError
 from storage.partitions import maintain_partitions
 from storage.scheduler import JobRegistry, Scheduler
 
-_log = logging.getLogger(__name__)
-
 DEMO_ORG = "demo"
 
 

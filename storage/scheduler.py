@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -46,19 +45,33 @@ from enum import StrEnum
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine
 
+from storage import _job_runs as runs
+from storage._job_runs import ABANDONED, LOCK_NAMESPACE, JobStatus, latest_runs, lock_key
 from storage.tenancy import DbRole, Scope, act_as
+
+__all__ = [
+    "ABANDONED",
+    "LOCK_NAMESPACE",
+    "METRICS",
+    "Attempt",
+    "Job",
+    "JobRegistry",
+    "JobStatus",
+    "Outcome",
+    "Scheduler",
+    "attempt",
+    "default_instance",
+    "latest_runs",
+    "lock_key",
+]
 
 _log = logging.getLogger(__name__)
 
-#: First key of the two-key advisory locks of jobs ("AEOJ"); the second is the job's hash.
-LOCK_NAMESPACE = 0x4145_4F4A
 DEFAULT_SHUTDOWN_TIMEOUT_S = 30.0
 MAX_POLL = timedelta(seconds=30)
 _SLACK = timedelta(milliseconds=5)
-KEEP_RUNS = timedelta(days=30)
-ABANDONED = "the process running this job ended before it finished"
 
 METRICS = CollectorRegistry()
 RUNS = Counter(
@@ -179,11 +192,6 @@ def default_instance() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def lock_key(job: str) -> int:
-    """The job's advisory lock key (a signed 32-bit integer), the same in every process."""
-    return int.from_bytes(hashlib.sha256(job.encode()).digest()[:4], "big", signed=True)
-
-
 def attempt(
     engine: Engine,
     job: Job,
@@ -200,52 +208,16 @@ def attempt(
     ``respect_cadence=False`` runs it even if it ran less than an interval ago.
     """
     with engine.connect() as conn:
-        if not _try_lock(conn, job.name):
+        if not runs.try_lock(conn, job.name):
             SKIPS.labels(job.name, "locked").inc()
             with conn.begin():
                 act_as(conn, Scope(DbRole.WORKER))
-                wait = _due_in(conn, job)
+                wait = runs.due_in(conn, job.name, job.interval)
             return Attempt(job.name, Outcome.LOCKED, instance, wait)
         try:
             return _attempt_locked(conn, engine, job, instance, now, respect_cadence)
         finally:
-            _unlock(conn, job.name)
-
-
-def _try_lock(conn: Connection, job: str) -> bool:
-    got = conn.execute(
-        text("SELECT pg_try_advisory_lock(:ns, :key)"), {"ns": LOCK_NAMESPACE, "key": lock_key(job)}
-    ).scalar_one()
-    conn.commit()
-    return bool(got)
-
-
-def _unlock(conn: Connection, job: str) -> None:
-    try:
-        conn.rollback()
-        conn.execute(
-            text("SELECT pg_advisory_unlock(:ns, :key)"),
-            {"ns": LOCK_NAMESPACE, "key": lock_key(job)},
-        )
-        conn.commit()
-    except Exception:  # a broken session holds no lock; never return it to the pool
-        _log.warning("could not release the lock of job %s; dropping the connection", job)
-        conn.invalidate()
-
-
-def _due_in(conn: Connection, job: Job) -> timedelta:
-    """How long until ``job`` is due: its last start by anyone plus its interval."""
-    row = conn.execute(
-        text(
-            "SELECT max(started_at) AS last, clock_timestamp() AS now "
-            "FROM scheduler_runs WHERE job = :job"
-        ),
-        {"job": job.name},
-    ).one()
-    if row.last is None:
-        return timedelta(0)
-    remaining: timedelta = row.last + job.interval - row.now
-    return max(remaining, timedelta(0))
+            runs.unlock(conn, job.name)
 
 
 def _attempt_locked(
@@ -258,32 +230,17 @@ def _attempt_locked(
 ) -> Attempt:
     with conn.begin():
         act_as(conn, Scope(DbRole.WORKER))
-        _close_abandoned(conn, job.name)
-        wait = _due_in(conn, job)
+        runs.close_abandoned(conn, job.name)
+        wait = runs.due_in(conn, job.name, job.interval)
         if respect_cadence and wait > timedelta(0):
             SKIPS.labels(job.name, "not_due").inc()
             return Attempt(job.name, Outcome.NOT_DUE, instance, wait)
-        started_at: datetime = conn.execute(
-            text(
-                "INSERT INTO scheduler_runs (job, started_at, instance) "
-                "VALUES (:job, clock_timestamp(), :instance) RETURNING started_at"
-            ),
-            {"job": job.name, "instance": instance},
-        ).scalar_one()
+        started_at = runs.start(conn, job.name, instance)
     result = _run(engine, job, instance, started_at, now or started_at)
-    _record(conn, result)
+    with conn.begin():
+        act_as(conn, Scope(DbRole.WORKER))
+        runs.finish(conn, job.name, started_at, result.outcome.value, result.summary, result.error)
     return result
-
-
-def _close_abandoned(conn: Connection, job: str) -> None:
-    # We hold the job's lock, so a run still marked running is nobody's any more.
-    conn.execute(
-        text(
-            "UPDATE scheduler_runs SET status = 'failed', finished_at = clock_timestamp(), "
-            "error = :error WHERE job = :job AND status = 'running'"
-        ),
-        {"job": job, "error": ABANDONED},
-    )
 
 
 def _run(engine: Engine, job: Job, instance: str, started_at: datetime, now: datetime) -> Attempt:
@@ -311,32 +268,6 @@ def _run(engine: Engine, job: Job, instance: str, started_at: datetime, now: dat
 def _jsonable(summary: Mapping[str, Any]) -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads(json.dumps(dict(summary), default=str))
     return loaded
-
-
-def _record(conn: Connection, result: Attempt) -> None:
-    with conn.begin():
-        act_as(conn, Scope(DbRole.WORKER))
-        conn.execute(
-            text(
-                "UPDATE scheduler_runs SET finished_at = clock_timestamp(), status = :status, "
-                "summary = CAST(:summary AS jsonb), error = :error "
-                "WHERE job = :job AND started_at = :started_at"
-            ),
-            {
-                "status": result.outcome.value,
-                "summary": json.dumps(result.summary),
-                "error": result.error,
-                "job": result.job,
-                "started_at": result.started_at,
-            },
-        )
-        conn.execute(
-            text(
-                "DELETE FROM scheduler_runs WHERE job = :job "
-                "AND started_at < clock_timestamp() - :keep"
-            ),
-            {"job": result.job, "keep": KEEP_RUNS},
-        )
 
 
 class Scheduler:
@@ -439,31 +370,3 @@ def _in_thread(fn: Callable[[], Attempt], name: str) -> asyncio.Future[Attempt]:
 
     threading.Thread(target=target, name=name, daemon=True).start()
     return future
-
-
-@dataclass(frozen=True, slots=True)
-class JobStatus:
-    """A job's latest run (by any process) and its latest successful end."""
-
-    job: str
-    started_at: datetime
-    instance: str
-    finished_at: datetime | None
-    status: str
-    summary: Mapping[str, Any]
-    error: str | None
-    last_success_at: datetime | None
-
-
-def latest_runs(conn: Connection) -> dict[str, JobStatus]:
-    """The latest run of every job ever run, by job name (acts as ``aeos_support``)."""
-    act_as(conn, Scope(DbRole.SUPPORT))
-    rows = conn.execute(
-        text(
-            "SELECT DISTINCT ON (r.job) r.job, r.started_at, r.instance, r.finished_at, "
-            "r.status, r.summary, r.error, (SELECT max(o.finished_at) FROM scheduler_runs o "
-            "WHERE o.job = r.job AND o.status = 'ok') AS last_success_at "
-            "FROM scheduler_runs r ORDER BY r.job, r.started_at DESC"
-        )
-    ).all()
-    return {row.job: JobStatus(*row) for row in rows}
