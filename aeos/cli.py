@@ -13,16 +13,18 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
+from aeos.jobs import service_jobs
 from aeos.serve import Part, ServeOptions, run
 from otlp_receiver.settings import ReceiverSettings
 from query_api.settings import ApiSettings
-from storage import admin
+from storage import admin, scheduler
 from storage.database import Database, open_database
 from storage.errors import StorageError
 from storage.schema import KEY_ROLES, PLANS
@@ -35,8 +37,13 @@ app = typer.Typer(
 )
 orgs_app = typer.Typer(help="Create and list organisations (tenants).", no_args_is_help=True)
 keys_app = typer.Typer(help="Create and revoke API keys.", no_args_is_help=True)
+jobs_app = typer.Typer(
+    help="Periodic jobs (partitions, sampling sweep, ...): their runs; run one now.",
+    no_args_is_help=True,
+)
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(keys_app, name="keys")
+app.add_typer(jobs_app, name="jobs")
 
 EXIT_ERROR = 1
 EXIT_BAD_SETTINGS = 2
@@ -122,9 +129,28 @@ def orgs_list(
     if as_json:
         _print_json([dataclasses.asdict(row) for row in rows])
         return
-    typer.echo(f"{'ORG ID':36}  {'PLAN':10}  {'KEYS':>4}  NAME")
+    typer.echo(f"{'ORG ID':36}  {'PLAN':10}  {'KEYS':>4}  {'SAMPLE %':>8}  NAME")
     for row in rows:
-        typer.echo(f"{row.org_id!s:36}  {row.plan:10}  {row.active_keys:>4}  {row.name}")
+        typer.echo(
+            f"{row.org_id!s:36}  {row.plan:10}  {row.active_keys:>4}  "
+            f"{row.trace_sample_percent!s:>8}  {row.name}"
+        )
+
+
+@orgs_app.command("set-sampling")
+def orgs_set_sampling(
+    org: Annotated[str, typer.Argument(help="Name of the org.")],
+    percent: Annotated[
+        str, typer.Argument(help="Share of error-free traces to keep, 0-100 (2 decimals).")
+    ],
+) -> None:
+    """Set the share of error-free traces whose spans outlive the full-fidelity window.
+
+    Traces with an error are always kept. It applies to traces first seen from now on.
+    """
+    with _database() as db, _storage_errors(), db.admin_engine().begin() as conn:
+        stored = admin.set_trace_sample_percent(conn, org, percent)
+    _print_json({"org": org.strip(), "trace_sample_percent": str(stored)})
 
 
 @keys_app.command("create")
@@ -173,12 +199,110 @@ def serve(
     """Run the service (embedded PostgreSQL unless AEOS_DATABASE_URL is set)."""
     api = load_settings(ApiSettings)
     receiver = load_settings(ReceiverSettings)
-    options = ServeOptions(frozenset(only or list(Part)), api, receiver, demo)
+    jobs = service_jobs(load_settings(StorageSettings))
+    options = ServeOptions(frozenset(only or list(Part)), api, receiver, demo, jobs)
     with _database(own=True) as db, _storage_errors():
         try:
             run(db, options)
         except (RuntimeError, OSError) as exc:  # a part could not start (port in use, ...)
             _fail(str(exc))
+
+
+@jobs_app.command("list")
+def jobs_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List the periodic jobs with their interval and their latest run (by any process)."""
+    jobs = service_jobs(load_settings(StorageSettings))
+    with _database() as db, _storage_errors(), db.admin_engine().begin() as conn:
+        latest = scheduler.latest_runs(conn)
+    rows = [_job_row(job, latest.get(job.name)) for job in jobs]
+    if as_json:
+        _print_json(rows)
+        return
+    typer.echo(
+        f"{'JOB':16}  {'EVERY':>8}  {'LAST START (UTC)':19}  {'STATUS':7}  {'SECONDS':>8}  BY"
+    )
+    for row in rows:
+        started = row["last_started_at"]
+        when = f"{started.astimezone(UTC):%Y-%m-%d %H:%M:%S}" if started else "never"
+        seconds = "-" if row["seconds"] is None else f"{row['seconds']:.2f}"
+        typer.echo(
+            f"{row['job']:16}  {_seconds_text(row['interval_s']):>8}  {when:19}  "
+            f"{row['status'] or '-':7}  {seconds:>8}  {row['instance'] or '-'}"
+        )
+
+
+def _job_row(job: scheduler.Job, last: scheduler.JobStatus | None) -> dict[str, Any]:
+    finished = last.finished_at if last else None
+    return {
+        "job": job.name,
+        "interval_s": job.interval.total_seconds(),
+        "last_started_at": last.started_at if last else None,
+        "status": last.status if last else None,
+        "seconds": (finished - last.started_at).total_seconds() if last and finished else None,
+        "instance": last.instance if last else None,
+        "summary": dict(last.summary) if last else None,
+        "error": last.error if last else None,
+        "last_success_at": last.last_success_at if last else None,
+    }
+
+
+def _seconds_text(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+@jobs_app.command("run")
+def jobs_run(
+    name: Annotated[str, typer.Argument(help="The job to run (see `aeos jobs list`).")],
+    now: Annotated[
+        str | None,
+        typer.Option(help="Run as if it were this time (ISO 8601; UTC unless an offset)."),
+    ] = None,
+) -> None:
+    """Run one job once now, as the service would (same lock; recorded in its runs)."""
+    jobs = service_jobs(load_settings(StorageSettings))
+    try:
+        job = jobs.get(name)
+    except KeyError as exc:
+        _fail(str(exc.args[0]))
+    at = _parse_time(now) if now is not None else None
+    with _database() as db, _storage_errors():
+        result = scheduler.attempt(
+            db.admin_engine(),
+            job,
+            instance=f"cli:{scheduler.default_instance()}",
+            now=at,
+            respect_cadence=False,
+        )
+    if result.outcome is scheduler.Outcome.LOCKED:
+        _fail(f"job {name} is running in another process; try again when it ends")
+    _print_json(
+        {
+            "job": result.job,
+            "status": result.outcome,
+            "instance": result.instance,
+            "started_at": result.started_at,
+            "now": result.now,
+            "seconds": result.seconds,
+            "summary": result.summary,
+            "error": result.error,
+        }
+    )
+    if result.outcome is scheduler.Outcome.FAILED:
+        last = (result.error or "").strip().splitlines()[-1:] or ["unknown error"]
+        _fail(f"job {name} failed: {last[0]}")
+
+
+def _parse_time(raw: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        _fail(f"--now: {raw!r} is not an ISO 8601 time like 2026-11-18T12:00:00Z")
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

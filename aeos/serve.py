@@ -16,8 +16,8 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TextIO
@@ -32,12 +32,10 @@ from query_api.settings import ApiSettings
 from storage import admin
 from storage.database import Database
 from storage.errors import NotFoundError
-from storage.partitions import ensure_partitions
-
-_log = logging.getLogger(__name__)
+from storage.partitions import maintain_partitions
+from storage.scheduler import JobRegistry, Scheduler
 
 DEMO_ORG = "demo"
-PARTITION_MAINTENANCE_EVERY = timedelta(hours=1)
 
 
 class Part(StrEnum):
@@ -55,6 +53,7 @@ class ServeOptions:
     api: ApiSettings
     receiver: ReceiverSettings
     demo: bool = False
+    jobs: JobRegistry = field(default_factory=JobRegistry)  # periodic jobs (aeos.jobs)
 
 
 class _QuietSignalsServer(uvicorn.Server):
@@ -75,22 +74,6 @@ def demo_ingest_key(db: Database) -> str:
         return admin.create_key(conn, DEMO_ORG, "ingest", "make run demo").plaintext
 
 
-def maintain_partitions(engine: Engine) -> dict[str, int]:
-    """Creates upcoming partitions (PostgreSQL engine); a no-op on TimescaleDB."""
-    with engine.begin() as conn:
-        return ensure_partitions(conn, datetime.now(UTC))
-
-
-async def _partition_loop(engine: Engine) -> None:
-    while True:
-        await asyncio.sleep(PARTITION_MAINTENANCE_EVERY.total_seconds())
-        try:
-            created = await asyncio.to_thread(maintain_partitions, engine)
-            _log.info("partition maintenance created %s", created)
-        except Exception:  # keep serving; the next run retries
-            _log.exception("partition maintenance failed")
-
-
 async def serve(
     db: Database,
     options: ServeOptions,
@@ -99,7 +82,8 @@ async def serve(
 ) -> None:
     """Runs the selected parts until SIGINT or SIGTERM; ``before_stop`` runs first then."""
     engine = db.app_engine()
-    maintain_partitions(engine)
+    # Partitions for today at once (the scheduler's first turn may find it ran lately).
+    maintain_partitions(engine, datetime.now(UTC))
     workers = ReceiverWorkers(options.receiver, db.app_conninfo())
     if Part.RECEIVER in options.parts:
         workers.start()  # from the main thread: children get a parent-death signal
@@ -142,7 +126,8 @@ async def _serve_api(
     tasks = [
         asyncio.create_task(s.serve(sockets=[k])) for s, k in zip(servers, sockets, strict=True)
     ]
-    maintenance = asyncio.create_task(_partition_loop(engine))
+    scheduler = Scheduler(engine, options.jobs)  # with every other process's schedulers
+    maintenance = asyncio.create_task(scheduler.run())
     while servers and not all(s.started for s in servers):
         if any(t.done() for t in tasks):
             break
@@ -159,7 +144,7 @@ async def _serve_api(
             await asyncio.wait_for(stop.wait(), timeout=1.0)
     for server in servers:
         server.should_exit = True
-    maintenance.cancel()
+    scheduler.stop()  # waits (bounded) for a running job
     await asyncio.gather(*tasks, maintenance, return_exceptions=True)
 
 
@@ -174,7 +159,9 @@ def print_banner(
     lines = ["AEOS Observability is running."]
     if Part.API in options.parts:
         base = f"http://{options.api.host}:{options.api.port}"
-        lines.append(f"  Query API      {base}   (GET /healthz, /readyz; docs at {base}/docs)")
+        lines.append(
+            f"  Query API      {base}   (GET /healthz, /readyz, /metrics; docs at {base}/docs)"
+        )
     if Part.RECEIVER in options.parts:
         r = options.receiver
         lines.append(f"  OTLP/gRPC      {r.host}:{r.grpc_port}   ({r.workers} receiver processes)")
@@ -240,6 +227,8 @@ class _DemoTraffic:
 
 def run(db: Database, options: ServeOptions) -> None:
     """Blocks serving until a signal arrives."""
+    # One line per job run (a few an hour) is worth seeing by default.
+    logging.getLogger("storage.scheduler").setLevel(logging.INFO)
     demo_key = demo_ingest_key(db) if options.demo else None
     with_demo = options.demo and Part.RECEIVER in options.parts
     log_dir = db.embedded.data_dir if db.embedded is not None else Path.cwd()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
+from storage import scheduler
 from storage.tenancy import DbRole, Scope, act_as
 
 
@@ -46,5 +48,10 @@ def create_app(engine: Engine) -> FastAPI:
         except OperationalError:
             raise HTTPException(status_code=503, detail="database unavailable") from None
         return Health(status="ok", storage_engine=kind)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        """Self-metrics of this process in the Prometheus text format (scheduled jobs)."""
+        return Response(generate_latest(scheduler.METRICS), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -58,11 +58,17 @@ async def create_temp_tables(conn: AsyncConnection[Any]) -> None:
         await conn.execute(statement)
 
 
+# Sampling (storage.sampling): a new trace is kept if it has an error or if the hash of its
+# id falls within its org's percentage (a missing org keeps everything); the hash part is
+# decided once, when the trace is first seen, and a later error can only turn it to kept.
+# New spans of an unsampled trace whose spans the sweep already pruned clear the mark, so a
+# later sweep prunes them too; a trace turned to kept keeps it (its earlier spans are gone).
 MERGE_TRACES = """
 INSERT INTO traces AS t (org_id, trace_id, start_time, end_time, duration_ms, span_count,
-                         error_count, root_service_name, root_span_name, task_run_id)
-SELECT o, tr, s, e, extract(epoch FROM e - s) * 1000, n, err, rs, rn, run
-  FROM _d_traces ORDER BY o, tr
+                         error_count, root_service_name, root_span_name, task_run_id, sampled)
+SELECT d.o, d.tr, d.s, d.e, extract(epoch FROM d.e - d.s) * 1000, d.n, d.err, d.rs, d.rn, d.run,
+       d.err > 0 OR aeos_trace_keep(d.tr, COALESCE(g.trace_sample_percent, 100))
+  FROM _d_traces AS d LEFT JOIN orgs AS g ON g.id = d.o ORDER BY d.o, d.tr
 ON CONFLICT (org_id, trace_id) DO UPDATE SET
   start_time = LEAST(t.start_time, EXCLUDED.start_time),
   end_time = GREATEST(t.end_time, EXCLUDED.end_time),
@@ -72,7 +78,9 @@ ON CONFLICT (org_id, trace_id) DO UPDATE SET
   error_count = t.error_count + EXCLUDED.error_count,
   root_service_name = COALESCE(EXCLUDED.root_service_name, t.root_service_name),
   root_span_name = COALESCE(EXCLUDED.root_span_name, t.root_span_name),
-  task_run_id = COALESCE(t.task_run_id, EXCLUDED.task_run_id)
+  task_run_id = COALESCE(t.task_run_id, EXCLUDED.task_run_id),
+  sampled = t.sampled OR EXCLUDED.error_count > 0,
+  spans_pruned_at = CASE WHEN t.sampled OR EXCLUDED.error_count > 0 THEN t.spans_pruned_at END
 """
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import Connection, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
@@ -17,6 +18,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from storage.errors import ConflictError, InvalidInputError, NotFoundError
 from storage.keys import NewKey, generate_key, hash_key, parse_prefix
+from storage.sampling import keep_threshold
 from storage.schema import KEY_ROLES, PLANS, api_keys, orgs
 from storage.tenancy import DbRole, Scope, act_as
 
@@ -55,6 +57,7 @@ class OrgSummary:
     workos_org_id: str | None
     created_at: datetime
     active_keys: int
+    trace_sample_percent: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,10 +112,44 @@ def list_orgs(conn: Connection) -> list[OrgSummary]:
     )
     rows = conn.execute(
         select(
-            orgs.c.id, orgs.c.name, orgs.c.plan, orgs.c.workos_org_id, orgs.c.created_at, active
+            orgs.c.id,
+            orgs.c.name,
+            orgs.c.plan,
+            orgs.c.workos_org_id,
+            orgs.c.created_at,
+            active,
+            orgs.c.trace_sample_percent,
         ).order_by(orgs.c.name)
     ).all()
     return [OrgSummary(*row) for row in rows]
+
+
+def set_trace_sample_percent(conn: Connection, org_name: str, percent: str) -> Decimal:
+    """Sets the share of error-free traces the org keeps past the full-fidelity window.
+
+    It applies to traces first seen from now on (see :mod:`storage.sampling`).
+
+    Returns:
+        The percentage stored.
+
+    Raises:
+        InvalidInputError: not a number from 0 to 100 with at most two decimals.
+        NotFoundError: no such org.
+    """
+    try:
+        value = Decimal(keep_threshold(percent)) / 100
+    except ValueError as exc:
+        raise InvalidInputError(str(exc)) from None
+    if value != Decimal(percent.strip()):
+        raise InvalidInputError(f"a sampling percentage has at most two decimals, not {percent}")
+    org_id = org_id_by_name(conn, org_name)
+    stored: Decimal = conn.execute(
+        update(orgs)
+        .where(orgs.c.id == org_id)
+        .values(trace_sample_percent=value)
+        .returning(orgs.c.trace_sample_percent)
+    ).scalar_one()
+    return stored
 
 
 def org_id_by_name(conn: Connection, name: str) -> uuid.UUID:

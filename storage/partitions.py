@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
 from storage.migrate import StorageEngine, recorded_engine
 from storage.schema import PARTITIONED
@@ -41,3 +41,9 @@ def ensure_partitions(
             {"t": table, "lo": now - behind, "hi": now + ahead},
         ).scalar_one()
     return created
+
+
+def maintain_partitions(engine: Engine, now: datetime) -> dict[str, int]:
+    """The partition maintenance job: :func:`ensure_partitions` in a transaction of its own."""
+    with engine.begin() as conn:
+        return ensure_partitions(conn, now)

@@ -6,6 +6,7 @@ the service starts, so that a bad value fails fast with a message naming the var
 
 from __future__ import annotations
 
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -19,6 +20,7 @@ from sqlalchemy.exc import ArgumentError
 DEFAULT_DATA_DIR = Path(platformdirs.user_data_dir("aeos", appauthor=False))
 DEFAULT_EMBEDDED_PORT = 55433
 DEFAULT_POOL_SIZE = 10
+DEFAULT_SAMPLING_WINDOW_HOURS = 24.0
 POSTGRES_SCHEMES = frozenset({"postgresql", "postgres", "postgresql+psycopg"})
 
 
@@ -47,6 +49,14 @@ class StorageSettings(BaseSettings):
     storage_engine: EngineChoice = EngineChoice.AUTO
     embedded_port: Annotated[int, Field(ge=1024, le=65535)] = DEFAULT_EMBEDDED_PORT
     pool_size: Annotated[int, Field(ge=1, le=200)] = DEFAULT_POOL_SIZE
+    sampling_window_hours: Annotated[
+        float,
+        Field(
+            ge=1,
+            le=24 * 366,
+            description="How long unsampled traces keep their spans (full-fidelity window).",
+        ),
+    ] = DEFAULT_SAMPLING_WINDOW_HOURS
 
     @field_validator("database_url")
     @classmethod
@@ -55,6 +65,11 @@ class StorageSettings(BaseSettings):
             return None
         parse_database_url(value.get_secret_value())
         return value
+
+    @property
+    def sampling_window(self) -> timedelta:
+        """``AEOS_SAMPLING_WINDOW_HOURS`` as a duration."""
+        return timedelta(hours=self.sampling_window_hours)
 
     def admin_url(self) -> URL | None:
         """The admin database URL as a SQLAlchemy URL with the psycopg driver, if set."""

@@ -19,6 +19,7 @@ from storage.schema._alerting import (
 )
 from storage.schema._base import PLANS, SUBSYSTEMS, metadata
 from storage.schema._fleet import agents, fleets, task_runs, tasks
+from storage.schema._jobs import RUN_STATUSES, scheduler_runs
 from storage.schema._rollups import (
     FAMILIES,
     FAMILY_BY_NAME,
@@ -95,6 +96,7 @@ __all__ = [
     "ROLLUP_FAMILIES",
     "ROLLUP_LEVELS",
     "ROLLUP_TABLES",
+    "RUN_STATUSES",
     "SUBSYSTEMS",
     "TENANT_CONFIG_TABLES",
     "TENANT_TABLES",
@@ -122,6 +124,7 @@ __all__ = [
     "notifications",
     "orgs",
     "platform_health",
+    "scheduler_runs",
     "signature_nonces",
     "span_red_1d",
     "span_red_1h",

@@ -56,9 +56,18 @@ traces = Table(
     _opt_text("root_service_name"),
     _opt_text("root_span_name"),
     _opt_text("task_run_id"),
+    # Whether the trace's spans are kept past the full-fidelity window (storage.sampling):
+    # decided at ingest; spans_pruned_at is when the sampling sweep deleted its spans.
     Column("sampled", Boolean, nullable=False, server_default=text("true")),
+    ts("spans_pruned_at", nullable=True),
     PrimaryKeyConstraint("org_id", "trace_id"),
     indexed("ix_traces_org_start", "org_id", "start_time", serves="trace search by time range"),
+    indexed(
+        "ix_traces_unsampled_end",
+        "end_time",
+        postgresql_where=text("NOT sampled AND spans_pruned_at IS NULL"),
+        serves="sampling sweep: unsampled traces not yet pruned, oldest end first (all orgs)",
+    ),
     comment="One summary per trace (start, end, counts, root); status is error if error_count > 0.",
 )
 

@@ -8,6 +8,7 @@ from sqlalchemy import (
     Column,
     ForeignKey,
     LargeBinary,
+    Numeric,
     Table,
     Text,
     Uuid,
@@ -48,8 +49,14 @@ orgs = Table(
     jsonb("retention_overrides"),
     jsonb("settings"),
     created_at(),
+    # Share of error-free traces whose spans outlive the full-fidelity window
+    # (storage.sampling); traces with an error are always kept.
+    Column("trace_sample_percent", Numeric(5, 2), nullable=False, server_default=text("10")),
     CheckConstraint(one_of("plan", PLANS), name="plan"),
     CheckConstraint("length(btrim(name)) > 0", name="name_not_blank"),
+    CheckConstraint(
+        "trace_sample_percent >= 0 AND trace_sample_percent <= 100", name="trace_sample_percent"
+    ),
     comment="Tenants: every telemetry row belongs to exactly one org.",
 )
 

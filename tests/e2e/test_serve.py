@@ -105,6 +105,17 @@ class Service:
 _STARTED: list[Service] = []
 
 
+def _wait_for_job_runs(service: Service, timeout: float = 30) -> list[dict[str, object]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        listed = service.cli("jobs", "list", "--json")
+        assert listed.returncode == 0, listed.stderr
+        jobs: list[dict[str, object]] = json.loads(listed.stdout)
+        if all(j["status"] in ("ok", "failed") for j in jobs) or time.monotonic() > deadline:
+            return jobs
+        time.sleep(0.2)
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path / "data"
@@ -135,6 +146,12 @@ def test_serve_prints_endpoints_and_stops_cleanly(data_dir: Path, sig: int) -> N
     names = {o["name"] for o in json.loads(listed.stdout)}
     assert "demo" in names  # demo-2 and demo-3 appear as the demo traffic starts
     assert names <= {"demo", "demo-2", "demo-3"}
+    # The scheduler ran each job at start; its runs show in the CLI and in /metrics.
+    jobs = _wait_for_job_runs(service)
+    assert {j["job"]: j["status"] for j in jobs} == {"partitions": "ok", "sampling-sweep": "ok"}
+    assert not any(str(j["instance"]).startswith("cli:") for j in jobs)
+    metrics = httpx.get(f"http://127.0.0.1:{service.api_port}/metrics", timeout=10).text
+    assert 'aeos_scheduler_runs_total{job="sampling-sweep",status="ok"} 1.0' in metrics
     assert service.stop(sig) == 0
     assert _wait_gone(data_dir, timeout=5) == []
 

@@ -6,9 +6,11 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import text
 
@@ -16,6 +18,9 @@ from storage import admin
 from storage.database import Database
 from storage.embedded import free_port
 from storage.migrate import StorageEngine
+from storage.rows import Batch
+from storage.scheduler import LOCK_NAMESPACE, lock_key
+from tests.integration.test_sampling import NOW, T0, ingest, trace
 
 AEOS = [sys.executable, "-m", "aeos"]
 
@@ -80,6 +85,12 @@ def test_orgs_create_prints_ids_and_working_keys(database: Database) -> None:
         (["keys", "create", "--org", "dup", "--role", "root"], "unknown role 'root'"),
         (["keys", "revoke", "3f2a0000-0000-0000-0000-000000000000"], "no API key"),
         (["keys", "revoke", "garbage"], "neither a key id"),
+        (["orgs", "set-sampling", "dup", "101"], "between 0 and 100"),
+        (["orgs", "set-sampling", "dup", "12.345"], "at most two decimals"),
+        (["orgs", "set-sampling", "dup", "most"], "not a percentage"),
+        (["orgs", "set-sampling", "nope", "5"], "no org named 'nope'"),
+        (["jobs", "run", "nope"], "unknown job 'nope'; expected one of partitions, sampling-sweep"),
+        (["jobs", "run", "partitions", "--now", "yesterday"], "not an ISO 8601 time"),
     ],
 )
 def test_bad_input_fails_clearly_and_creates_nothing(
@@ -150,6 +161,10 @@ def test_unreachable_database(tmp_path: Path) -> None:
         ["keys"],
         ["keys", "create"],
         ["keys", "revoke"],
+        ["orgs", "set-sampling"],
+        ["jobs"],
+        ["jobs", "list"],
+        ["jobs", "run"],
         ["serve"],
     ],
 )
@@ -157,3 +172,65 @@ def test_every_command_has_help(command: list[str]) -> None:
     result = aeos(*command, "--help")
     assert result.returncode == 0
     assert "Usage:" in result.stdout
+
+
+def test_set_sampling_shows_in_orgs_list(database: Database) -> None:
+    assert aeos("orgs", "create", "gamma", url=_url(database)).returncode == 0
+    result = aeos("orgs", "set-sampling", "gamma", "25", url=_url(database))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"org": "gamma", "trace_sample_percent": "25.00"}
+    listed = json.loads(aeos("orgs", "list", "--json", url=_url(database)).stdout)
+    assert listed[0]["trace_sample_percent"] == "25.00"
+    table = aeos("orgs", "list", url=_url(database)).stdout
+    assert "SAMPLE %" in table
+    assert "25.00" in table
+
+
+def test_jobs_run_and_list(database: Database) -> None:
+    created = aeos("orgs", "create", "delta", url=_url(database))
+    org = json.loads(created.stdout)["org_id"]
+    assert aeos("orgs", "set-sampling", "delta", "0", url=_url(database)).returncode == 0
+    trace_ids = [bytes([n]) * 16 for n in range(1, 6)]
+    ingest(database, Batch(uuid.UUID(org), spans=[s for t in trace_ids for s in trace(t, T0, T0)]))
+    before = json.loads(aeos("jobs", "list", "--json", url=_url(database)).stdout)
+    assert [(j["job"], j["last_started_at"]) for j in before] == [
+        ("partitions", None),
+        ("sampling-sweep", None),
+    ]
+
+    swept = aeos("jobs", "run", "sampling-sweep", "--now", NOW.isoformat(), url=_url(database))
+
+    assert swept.returncode == 0, swept.stderr
+    out = json.loads(swept.stdout)
+    assert out["status"] == "ok"
+    assert out["now"] == str(NOW)
+    assert out["instance"].startswith("cli:")
+    assert out["summary"]["traces_pruned"] == 5
+    assert out["summary"]["spans_deleted"] == 10
+    with database.admin_engine().connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM spans")).scalar_one() == 0
+    partitions = aeos(
+        "jobs", "run", "partitions", "--now", "2026-11-18T12:00:00", url=_url(database)
+    )
+    assert partitions.returncode == 0, partitions.stderr
+    assert json.loads(partitions.stdout)["summary"]["spans"] >= 4  # days behind and ahead
+    after = {
+        j["job"]: j for j in json.loads(aeos("jobs", "list", "--json", url=_url(database)).stdout)
+    }
+    assert after["sampling-sweep"]["status"] == "ok"
+    assert after["sampling-sweep"]["summary"]["traces_pruned"] == 5
+    assert after["partitions"]["last_success_at"] is not None
+    table = aeos("jobs", "list", url=_url(database)).stdout
+    assert "sampling-sweep" in table
+    assert "5m" in table
+
+
+def test_jobs_run_refuses_a_job_another_process_is_running(database: Database) -> None:
+    conninfo = database.admin_url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", [LOCK_NAMESPACE, lock_key("partitions")])
+        result = aeos("jobs", "run", "partitions", url=_url(database))
+    assert result.returncode == 1
+    assert "job partitions is running in another process" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert aeos("jobs", "run", "partitions", url=_url(database)).returncode == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from pydantic import ValidationError
 
@@ -51,3 +53,13 @@ def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_blank_url_means_embedded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AEOS_DATABASE_URL", "  ")
     assert StorageSettings().admin_url() is None
+
+
+def test_sampling_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AEOS_SAMPLING_WINDOW_HOURS", raising=False)
+    assert StorageSettings().sampling_window == timedelta(hours=24)
+    monkeypatch.setenv("AEOS_SAMPLING_WINDOW_HOURS", "36")
+    assert StorageSettings().sampling_window == timedelta(hours=36)
+    monkeypatch.setenv("AEOS_SAMPLING_WINDOW_HOURS", "0.5")
+    with pytest.raises(ValidationError, match="sampling_window_hours"):
+        StorageSettings()
