@@ -27,6 +27,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -50,8 +51,11 @@ _DAY_NS = 86_400 * 10**9
 STATUS_ERROR = 2
 
 #: Continuous aggregate refresh policies per level: (start_offset, end_offset, every).
+#: How far back the 1 min aggregates re-read raw rows: deleting raw rows older than this
+#: (sampling, retention) cannot change a rollup.
+RAW_REFRESH_WINDOW = timedelta(hours=20)
 REFRESH_POLICIES = {
-    "1m": ("20 hours", "1 minute", "1 minute"),
+    "1m": (f"{RAW_REFRESH_WINDOW.total_seconds() / 3600:g} hours", "1 minute", "1 minute"),
     "1h": ("3 days", "1 hour", "10 minutes"),
     "1d": ("7 days", "1 day", "1 hour"),
     "cost_daily": ("30 days", "1 hour", "30 minutes"),

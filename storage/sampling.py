@@ -33,6 +33,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
+from storage.migrate import StorageEngine, recorded_engine
+from storage.rollups import RAW_REFRESH_WINDOW
 from storage.tenancy import DbRole, Scope, act_as
 
 DEFAULT_WINDOW = timedelta(hours=24)
@@ -138,10 +140,20 @@ def sweep_traces(
     a pruned trace (the ingest merge clears its mark) or more traces aged out.
 
     Raises:
-        ValueError: ``window`` or ``batch_size`` is not positive.
+        ValueError: ``window`` or ``batch_size`` is not positive, or (TimescaleDB) the
+            window is not longer than the raw rollup refresh window.
     """
     if window <= timedelta(0) or batch_size < 1:
         raise ValueError("the window and the batch size must be positive")
+    if window <= RAW_REFRESH_WINDOW:
+        with engine.begin() as conn:
+            act_as(conn, Scope(DbRole.WORKER))
+            if recorded_engine(conn) is StorageEngine.TIMESCALE:
+                raise ValueError(
+                    f"a sampling window of {window} is not longer than the window in which "
+                    f"TimescaleDB re-aggregates raw spans ({RAW_REFRESH_WINDOW}): rollups "
+                    "would lose the pruned spans; use a longer AEOS_SAMPLING_WINDOW_HOURS"
+                )
     cutoff = now - window
     traces = spans = batches = 0
     while True:

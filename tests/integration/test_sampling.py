@@ -326,3 +326,16 @@ def test_the_delete_reads_only_the_partitions_of_its_batch(
     )  # fmt: skip
     scanned = [r for r in relations if r.split(".")[-1] in plan]
     assert len(scanned) == 1, plan
+
+
+def test_a_window_within_the_rollup_refresh_window_is_refused_on_timescale(
+    database: Database, engine_kind: StorageEngine
+) -> None:
+    """Pruning raw spans that TimescaleDB may still re-aggregate would shrink rollups."""
+    engine = database.app_engine()
+    short = timedelta(hours=10)
+    if engine_kind is StorageEngine.TIMESCALE:
+        with pytest.raises(ValueError, match="AEOS_SAMPLING_WINDOW_HOURS"):
+            sweep_traces(engine, NOW, window=short)
+    else:  # rollups are maintained at ingest: any window is safe
+        assert sweep_traces(engine, NOW, window=short).traces_pruned == 0
