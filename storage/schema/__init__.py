@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy import CheckConstraint
+
 from storage.schema._alerting import (
     alert_evaluations,
     alert_rules,
@@ -17,8 +19,9 @@ from storage.schema._alerting import (
     notifications,
     webhook_deliveries,
 )
-from storage.schema._base import PLANS, SUBSYSTEMS, metadata
+from storage.schema._base import PLANS, SUBSYSTEMS, metadata, one_of
 from storage.schema._fleet import agents, fleets, task_runs, tasks
+from storage.schema._retention import MAX_RETENTION_DAYS, retention_tiers
 from storage.schema._rollups import (
     ROLLUP_LEVELS,
     cost_daily,
@@ -81,6 +84,7 @@ TENANT_TABLES = frozenset(
 
 __all__ = [
     "KEY_ROLES",
+    "MAX_RETENTION_DAYS",
     "PARTITIONED",
     "PLANS",
     "RETENTION_CLASSES",
@@ -111,6 +115,7 @@ __all__ = [
     "notifications",
     "orgs",
     "platform_health",
+    "retention_tiers",
     "signature_nonces",
     "span_red_1d",
     "span_red_1h",
@@ -148,3 +153,7 @@ RETENTION_CLASSES: dict[str, dict[str, str]] = {
     "rollup_1d": {**{f"{f}_1d": "bucket" for f in ROLLUP_FAMILIES}, "cost_daily": "day"},
     "cost_line_items": {"cost_line_items": "time"},
 }
+
+retention_tiers.append_constraint(
+    CheckConstraint(one_of("data_class", tuple(RETENTION_CLASSES)), name="data_class")
+)

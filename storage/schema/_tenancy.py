@@ -50,6 +50,10 @@ orgs = Table(
     created_at(),
     CheckConstraint(one_of("plan", PLANS), name="plan"),
     CheckConstraint("length(btrim(name)) > 0", name="name_not_blank"),
+    # Known data classes, whole days in range (migration 0007; storage.retention explains).
+    CheckConstraint(
+        "aeos_retention_overrides_valid(retention_overrides)", name="retention_overrides"
+    ),
     comment="Tenants: every telemetry row belongs to exactly one org.",
 )
 
