@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -231,14 +231,16 @@ def _export_child(
         text("SELECT aeos_retention_lock(CAST(:child AS regclass))"), {"child": child.qualified}
     )
     column = f"r.{quote(target.time_column)}"
-    result = conn.execution_options(yield_per=EXPORT_FETCH_ROWS).execute(
+    result = conn.execute(
         text(
             f"SELECT {', '.join(c.select for c in columns)} FROM {target.rows_in} AS r "
             f"WHERE {column} >= :lo AND {column} < :hi"
         ),
         {"lo": child.range_start, "hi": child.range_end},
+        execution_options={"yield_per": EXPORT_FETCH_ROWS},
     )
-    path, rows = export.write(target.relation, columns, result.partitions())
+    with closing(result):
+        path, rows = export.write(target.relation, columns, result.partitions())
     written.append(path)
     return rows
 
