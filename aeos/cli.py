@@ -209,7 +209,7 @@ def retention_run(
         if org is not None:
             with db.admin_engine().begin() as conn:
                 org_id = admin.org_id_by_name(conn, org)
-        engine = db.app_engine(pool_size=1, max_overflow=0)
+        engine = db.app_engine(pool_size=2, max_overflow=0)  # the run's lock + a step
         try:
             report = run_retention(
                 engine,

@@ -66,7 +66,8 @@ class RelationReport:
     rows: dict[uuid.UUID | None, int] = field(default_factory=dict)
     batches: int = 0
     dropped: list[DroppedChild] = field(default_factory=list)
-    #: Partitions or chunks left for the next run because their lock was not free.
+    #: Partitions or chunks (or rows of a window) left for the next run: their lock was
+    #: not free within the lock timeout.
     busy: list[str] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
     skipped: str | None = None
@@ -97,8 +98,11 @@ def prune(
         report.dropped = [DroppedChild(c.name, c.range_start, c.range_end) for c in children]
         report.rows = _count(engine, plan)
         return report
-    for child in children:
-        _drop(engine, plan, child, export, columns, report)
+    for i, child in enumerate(children):
+        if not _drop(engine, plan, child, export, columns, report):
+            # Whatever held that lock (a long query on the table) holds the others too.
+            report.busy.extend(c.name for c in children[i:])
+            break
     for cutoff, orgs in plan.groups.items():
         _delete_in_batches(engine, target, cutoff, orgs, export, columns, batch_size, report)
     return report
@@ -173,11 +177,17 @@ def _delete_in_batches(
     )
     params = {**_params(target, cutoff, orgs), "n": batch_size}
     while True:
-        with _exporting(report) as written, _worker(engine, DELETE_LOCK_TIMEOUT) as conn:
-            rows = conn.execute(sql, params).all()
-            if export is not None and rows:
-                path, _ = export.write(target.relation, columns, [[r[1:] for r in rows]])
-                written.append(path)
+        try:
+            with _exporting(report) as written, _worker(engine, DELETE_LOCK_TIMEOUT) as conn:
+                rows = conn.execute(sql, params).all()
+                if export is not None and rows:
+                    path, _ = export.write(target.relation, columns, [[r[1:] for r in rows]])
+                    written.append(path)
+        except DBAPIError as exc:
+            if not _lock_timeout(exc):
+                raise
+            report.busy.append(f"rows before {cutoff.isoformat()}")
+            return
         if rows:
             report.batches += 1
             for org_id, n in Counter(r[0] for r in rows).items():
@@ -193,7 +203,8 @@ def _drop(
     export: ParquetExport | None,
     columns: list[ExportColumn],
     report: RelationReport,
-) -> None:
+) -> bool:
+    """Drops one child (exporting its rows first); False if its lock was not free."""
     target = plan.target
     rows: int | None = None
     try:
@@ -211,11 +222,11 @@ def _drop(
                     {"rel": target.relation, "lo": child.range_start, "hi": child.range_end},
                 )
     except DBAPIError as exc:
-        if getattr(exc.orig, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
+        if not _lock_timeout(exc):
             raise
-        report.busy.append(child.name)
-        return
+        return False
     report.dropped.append(DroppedChild(child.name, child.range_start, child.range_end, rows))
+    return True
 
 
 def _export_child(
@@ -243,6 +254,10 @@ def _export_child(
         path, rows = export.write(target.relation, columns, result.partitions())
     written.append(path)
     return rows
+
+
+def _lock_timeout(exc: DBAPIError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE
 
 
 @contextmanager

@@ -28,23 +28,30 @@ exist (yet) is reported as skipped.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, select, text
 
 from storage._retention_export import ExportError, ParquetExport
 from storage._retention_prune import DroppedChild, PrunePlan, RelationReport, prune
 from storage._retention_targets import Target, find_targets
-from storage.errors import InvalidInputError, NotFoundError, StorageError
+from storage.errors import (
+    InvalidInputError,
+    NotFoundError,
+    RetryableStorageError,
+    StorageError,
+)
 from storage.migrate import recorded_engine
 from storage.schema import MAX_RETENTION_DAYS, RETENTION_CLASSES, orgs, retention_tiers
 from storage.tenancy import DbRole, Scope, act_as
 
 DEFAULT_BATCH_SIZE = 5_000
+RETENTION_LOCK_KEY = 0x4145_5254  # "AERT"
 _RESOLUTION = timedelta(microseconds=1)
 DATA_CLASSES = tuple(RETENTION_CLASSES)
 
@@ -54,6 +61,7 @@ __all__ = [
     "DroppedChild",
     "OrgWindows",
     "RelationReport",
+    "RetentionBusyError",
     "RetentionExportError",
     "RetentionReport",
     "load_windows",
@@ -61,6 +69,10 @@ __all__ = [
     "run_retention",
     "validate_overrides",
 ]
+
+
+class RetentionBusyError(RetryableStorageError):
+    """Another run that changes data holds the retention lock of this database."""
 
 
 class RetentionExportError(StorageError):
@@ -221,6 +233,7 @@ def run_retention(
     Raises:
         InvalidInputError: ``now`` is naive or ``batch_size`` is not positive.
         NotFoundError: no org ``org_id``.
+        RetentionBusyError: another run that changes data is in progress.
         RetentionExportError: a Parquet file could not be written (see its ``report``).
     """
     if now.tzinfo is None:
@@ -235,17 +248,38 @@ def run_retention(
     if org_id is not None and org_id not in {w.org_id for w in windows}:
         raise NotFoundError(f"no org with id {org_id}")
     report = RetentionReport(now, dry_run, str(storage_engine), windows)
-    try:
-        export = None if dry_run or export_dir is None else ParquetExport(export_dir, now)
-        report.export_dir = export.directory if export else None
-        for target in targets:
-            plan = plan_target(target, windows, now, org_id)
-            report.relations.append(
-                prune(engine, plan, dry_run=dry_run, export=export, batch_size=batch_size)
-            )
-    except ExportError as exc:
-        raise RetentionExportError(str(exc), report) from exc
+    with _one_run_at_a_time(engine, dry_run):
+        try:
+            export = None if dry_run or export_dir is None else ParquetExport(export_dir, now)
+            report.export_dir = export.directory if export else None
+            for target in targets:
+                plan = plan_target(target, windows, now, org_id)
+                report.relations.append(
+                    prune(engine, plan, dry_run=dry_run, export=export, batch_size=batch_size)
+                )
+        except ExportError as exc:
+            raise RetentionExportError(str(exc), report) from exc
     return report
+
+
+@contextmanager
+def _one_run_at_a_time(engine: Engine, dry_run: bool) -> Iterator[None]:
+    """Holds a session advisory lock for a run that changes data (several service
+    processes may schedule retention; two runs would only wait on each other's rows)."""
+    if dry_run:
+        yield
+        return
+    with engine.connect() as guard:
+        key = {"k": RETENTION_LOCK_KEY}
+        locked = guard.execute(text("SELECT pg_try_advisory_lock(:k)"), key).scalar_one()
+        guard.commit()
+        if not locked:
+            raise RetentionBusyError("another retention run is in progress on this database")
+        try:
+            yield
+        finally:
+            guard.execute(text("SELECT pg_advisory_unlock(:k)"), key)
+            guard.commit()
 
 
 def plan_target(

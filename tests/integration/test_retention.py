@@ -16,14 +16,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from storage import _retention_export, admin, retention
 from storage.database import Database
-from storage.errors import NotFoundError
+from storage.errors import InvalidInputError, NotFoundError
 from storage.migrate import StorageEngine
 from storage.partitions import ensure_partitions
 from storage.retention import RetentionExportError, run_retention
 from storage.schema import RETENTION_CLASSES
+from storage.tenancy import DbRole, Scope, act_as
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 US = timedelta(microseconds=1)
@@ -595,3 +597,122 @@ def test_continuous_aggregates_are_pruned_in_their_materialization(
     assert by_relation["org_red_1h"].dropped  # whole chunks of the materialization
     assert by_relation["org_red_1h"].rows[orgs["free"].org_id] > 0
     assert by_relation["platform_red_1h"].rows[None] > 0
+
+
+def test_a_busy_partition_is_left_for_the_next_run(
+    database: Database, app: Engine, orgs: dict[str, Org], engine_kind: StorageEngine
+) -> None:
+    seed_span_history(database, orgs, engine_kind)
+    with database.admin_engine().connect() as conn:
+        expired = {
+            n for n, end in children(conn, engine_kind, "spans").items() if end <= NOW - 30 * DAY
+        }
+    reader = database.admin_engine().connect()
+    try:
+        reader.execute(text("SELECT count(*) FROM spans"))  # a long query holds its locks
+        first = run_retention(app, MIDNIGHT)
+    finally:
+        reader.rollback()
+        reader.close()
+    spans = next(r for r in first.relations if r.relation == "spans")
+    assert spans.dropped == []
+    assert set(spans.busy) == expired
+    assert sum(spans.rows.values()) > 0  # deleting rows does not wait for the reader
+    second = run_retention(app, MIDNIGHT)
+    spans = next(r for r in second.relations if r.relation == "spans")
+    assert {d.name for d in spans.dropped} == expired
+    assert spans.busy == []
+
+
+def test_one_run_at_a_time(database: Database, app: Engine, orgs: dict[str, Org]) -> None:
+    with database.admin_engine().connect() as other:
+        other.execute(text("SELECT pg_advisory_lock(:k)"), {"k": retention.RETENTION_LOCK_KEY})
+        with pytest.raises(retention.RetentionBusyError, match="in progress"):
+            run_retention(app, NOW)
+        assert run_retention(app, NOW, dry_run=True).dry_run  # a dry run needs no lock
+        other.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": retention.RETENTION_LOCK_KEY})
+    run_retention(app, NOW)
+
+
+@pytest.mark.parametrize("role", ["aeos_worker", "aeos_staff", "aeos_support"])
+def test_tiers_are_seeded_and_readable(database: Database, role: str) -> None:
+    with database.admin_engine().begin() as conn:
+        conn.execute(text(f"SET LOCAL ROLE {role}"))
+        tiers = {
+            (plan, data_class): days
+            for plan, data_class, days in conn.execute(text("SELECT * FROM retention_tiers"))
+        }
+    seed = {
+        "events": (7, 14, 30),
+        "spans": (3, 7, 14),
+        "rollup_1m": (7, 14, 30),
+        "rollup_1h": (30, 90, 180),
+        "rollup_1d": (90, 365, 730),
+        "cost_line_items": (90, 365, 730),
+    }
+    assert tiers == {
+        (plan, data_class): days[i]
+        for data_class, days in seed.items()
+        for i, plan in enumerate(("free", "pro", "enterprise"))
+    }
+
+
+def test_tenants_do_not_read_the_tiers(database: Database) -> None:
+    with database.admin_engine().begin() as conn:
+        conn.execute(text("SET LOCAL ROLE aeos_tenant"))
+        with pytest.raises(DBAPIError, match="permission denied"):
+            conn.execute(text("SELECT * FROM retention_tiers"))
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    ['{"spanz": 3}', '{"spans": 0}', '{"spans": -1}', '{"spans": 1.5}', '{"spans": "7"}',
+     '{"spans": null}', '{"spans": 36501}', "[]", '"7"'],
+)  # fmt: skip
+def test_the_database_refuses_bad_overrides(
+    database: Database, orgs: dict[str, Org], overrides: str
+) -> None:
+    with database.admin_engine().begin() as conn:
+        conn.execute(text("""UPDATE orgs SET retention_overrides = '{"rollup_1d": 36500}'"""))
+        with pytest.raises(IntegrityError, match="ck_orgs_retention_overrides"):
+            conn.execute(
+                text("UPDATE orgs SET retention_overrides = CAST(:o AS jsonb) WHERE name = 'free'"),
+                {"o": overrides},
+            )
+
+
+def test_admin_refuses_bad_overrides(database: Database, orgs: dict[str, Org]) -> None:
+    with database.admin_engine().begin() as conn:
+        for changes, message in [
+            ({"spanz": 3}, "unknown data class 'spanz'"),
+            ({"spans": 0}, "outside 1..36500"),
+            ({"spans": 2.5}, "not a whole number of days"),
+            ({"spans": True}, "not a whole number of days"),
+        ]:
+            with pytest.raises(InvalidInputError, match=message):
+                admin.set_retention(conn, "free", changes)  # type: ignore[arg-type]
+        windows = admin.set_retention(conn, "custom", {"events": None, "rollup_1d": 1000})
+    assert windows.overrides == {"spans": 30, "rollup_1d": 1000}
+    assert windows.days["events"] == 7  # back to the free tier
+    assert windows.days["rollup_1d"] == 1000
+
+
+def test_drop_functions_refuse_what_has_not_expired(
+    database: Database, orgs: dict[str, Org], engine_kind: StorageEngine
+) -> None:
+    seed_span_history(database, orgs, engine_kind)
+    with database.app_engine().connect() as conn:
+        if engine_kind is StorageEngine.POSTGRES:
+            calls = [
+                ("SELECT aeos_drop_partition('spans', 'spans_p20261127', :t)", "ends at"),
+                ("SELECT aeos_drop_partition('spans', 'orgs', :t)", "not a range partition"),
+                ("SELECT aeos_drop_partition('spans', 'spans_default', :t)", "not a range"),
+            ]
+        else:
+            calls = [("SELECT aeos_drop_chunks('orgs', NULL, :t)", "not a hypertable")]
+        calls.append(("SELECT aeos_retention_lock('orgs')", "not a partition or a chunk"))
+        for sql, message in calls:
+            with conn.begin():
+                act_as(conn, Scope(DbRole.WORKER))
+                with pytest.raises(DBAPIError, match=message):
+                    conn.execute(text(sql), {"t": MIDNIGHT - 30 * DAY})
