@@ -19,7 +19,8 @@ The rules a run follows:
   org has for their class. A run restricted to one org touches only that org's rows: it
   drops nothing whole and leaves such relations alone.
 - A trace summary goes when it is outside the window and no span of its trace is left.
-- Rows of an org id that is not in ``orgs`` go only with whole partitions or chunks.
+- Rows of an org id that is not in ``orgs`` (a deleted org) go only with whole
+  partitions or chunks, never from plain tables.
 
 Relations are discovered at run time; one named in ``RETENTION_CLASSES`` that does not
 exist (yet) is reported as skipped.
