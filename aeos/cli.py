@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -27,6 +28,13 @@ from query_api.settings import ApiSettings
 from storage import admin, scheduler
 from storage.database import Database, open_database
 from storage.errors import StorageError
+from storage.retention import (
+    DATA_CLASSES,
+    DEFAULT_BATCH_SIZE,
+    OrgWindows,
+    RetentionExportError,
+    run_retention,
+)
 from storage.schema import KEY_ROLES, PLANS
 from storage.settings import StorageSettings
 
@@ -38,12 +46,16 @@ app = typer.Typer(
 orgs_app = typer.Typer(help="Create and list organisations (tenants).", no_args_is_help=True)
 keys_app = typer.Typer(help="Create and revoke API keys.", no_args_is_help=True)
 jobs_app = typer.Typer(
-    help="Periodic jobs (partitions, sampling sweep, ...): their runs; run one now.",
+    help="Periodic jobs (partitions, sampling sweep, retention): their runs; run one now.",
     no_args_is_help=True,
+)
+retention_app = typer.Typer(
+    help="Prune telemetry older than each org's retention window.", no_args_is_help=True
 )
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(keys_app, name="keys")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(retention_app, name="retention")
 
 EXIT_ERROR = 1
 EXIT_BAD_SETTINGS = 2
@@ -151,6 +163,91 @@ def orgs_set_sampling(
     with _database() as db, _storage_errors(), db.admin_engine().begin() as conn:
         stored = admin.set_trace_sample_percent(conn, org, percent)
     _print_json({"org": org.strip(), "trace_sample_percent": str(stored)})
+
+
+def parse_retention_changes(pairs: list[str]) -> dict[str, int | None]:
+    """``spans=30 events=default`` as overrides to set (days) or remove (None)."""
+    changes: dict[str, int | None] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise typer.BadParameter(f"{pair!r} is not CLASS=DAYS or CLASS=default")
+        value = value.strip().lower()
+        if value == "default":
+            changes[name.strip()] = None
+            continue
+        try:
+            changes[name.strip()] = int(value)
+        except ValueError:
+            raise typer.BadParameter(f"{pair!r}: {value!r} is not a whole number of days") from None
+    return changes
+
+
+@orgs_app.command("set-retention")
+def orgs_set_retention(
+    name: Annotated[str, typer.Argument(help="Name of the org.")],
+    changes: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help=f"CLASS=DAYS to override the plan, CLASS=default to drop an override. "
+            f"Classes: {', '.join(DATA_CLASSES)}.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Override an org's retention windows (no CLASS=DAYS: show them); prints the windows."""
+    parsed = parse_retention_changes(changes or [])
+    with _database() as db, _storage_errors(), db.admin_engine().begin() as conn:
+        windows = admin.set_retention(conn, name, parsed)
+    _print_json(_windows_dict(windows))
+
+
+def _windows_dict(windows: OrgWindows) -> dict[str, Any]:
+    return {
+        "org_id": windows.org_id,
+        "name": windows.name,
+        "plan": windows.plan,
+        "overrides": dict(windows.overrides),
+        "days": dict(windows.days),
+    }
+
+
+@retention_app.command("run")
+def retention_run(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Report what would be pruned; change nothing.")
+    ] = False,
+    export_dir: Annotated[
+        Path | None,
+        typer.Option(help="Write every pruned row to Parquet files under this directory first."),
+    ] = None,
+    org: Annotated[str | None, typer.Option(help="Prune only this org's rows.")] = None,
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=1_000_000, help="Rows per delete batch (one transaction).")
+    ] = DEFAULT_BATCH_SIZE,
+) -> None:
+    """Prune every org's data outside its retention windows; prints a JSON summary."""
+    if dry_run and export_dir is not None:
+        _fail("--export-dir writes what a run prunes, and a dry run prunes nothing")
+    with _database() as db, _storage_errors():
+        org_id = None
+        if org is not None:
+            with db.admin_engine().begin() as conn:
+                org_id = admin.org_id_by_name(conn, org)
+        engine = db.app_engine(pool_size=2, max_overflow=0)  # the run's lock + a step
+        try:
+            report = run_retention(
+                engine,
+                datetime.now(UTC),
+                dry_run=dry_run,
+                export_dir=export_dir,
+                batch_size=batch_size,
+                org_id=org_id,
+            )
+        except RetentionExportError as exc:
+            _print_json(exc.report.as_dict())  # what was pruned (and exported) before
+            _fail(f"{exc}; the rows it was for were not pruned")
+    _print_json(report.as_dict())
 
 
 @keys_app.command("create")

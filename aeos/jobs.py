@@ -10,12 +10,14 @@ from typing import Any
 from sqlalchemy import Engine
 
 from storage.partitions import maintain_partitions
+from storage.retention import run_retention
 from storage.sampling import sweep_traces
 from storage.scheduler import Job, JobRegistry
 from storage.settings import StorageSettings
 
 PARTITIONS_EVERY = timedelta(hours=1)
 SAMPLING_SWEEP_EVERY = timedelta(minutes=5)
+RETENTION_EVERY = timedelta(hours=1)
 
 
 def service_jobs(settings: StorageSettings) -> JobRegistry:
@@ -25,8 +27,12 @@ def service_jobs(settings: StorageSettings) -> JobRegistry:
     def sampling_sweep(engine: Engine, now: datetime) -> Mapping[str, Any]:
         return sweep_traces(engine, now, window=window).summary()
 
+    def retention(engine: Engine, now: datetime) -> Mapping[str, Any]:
+        return run_retention(engine, now).as_dict()
+
     return (
         JobRegistry()
         .add(Job("partitions", PARTITIONS_EVERY, maintain_partitions))
         .add(Job("sampling-sweep", SAMPLING_SWEEP_EVERY, sampling_sweep))
+        .add(Job("retention", RETENTION_EVERY, retention))
     )

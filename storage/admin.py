@@ -8,6 +8,7 @@ act as ``aeos_staff`` (see :mod:`storage.tenancy`): administration needs no more
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -18,6 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from storage.errors import ConflictError, InvalidInputError, NotFoundError
 from storage.keys import NewKey, generate_key, hash_key, parse_prefix
+from storage.retention import OrgWindows, load_windows, merge_overrides
 from storage.sampling import keep_threshold
 from storage.schema import KEY_ROLES, PLANS, api_keys, orgs
 from storage.tenancy import DbRole, Scope, act_as
@@ -165,6 +167,25 @@ def org_id_by_name(conn: Connection, name: str) -> uuid.UUID:
     if org_id is None:
         raise NotFoundError(f"no org named {name!r}")
     return org_id
+
+
+def set_retention(conn: Connection, org_name: str, changes: Mapping[str, int | None]) -> OrgWindows:
+    """Sets (days) or removes (None) per-org overrides of retention windows.
+
+    Returns:
+        The org's windows afterwards.
+
+    Raises:
+        NotFoundError: no such org.
+        InvalidInputError: an unknown data class, or days not a whole number in range.
+    """
+    org_id = org_id_by_name(conn, org_name)
+    current = conn.execute(
+        select(orgs.c.retention_overrides).where(orgs.c.id == org_id).with_for_update()
+    ).scalar_one()
+    overrides = merge_overrides(current, changes)
+    conn.execute(update(orgs).where(orgs.c.id == org_id).values(retention_overrides=overrides))
+    return next(w for w in load_windows(conn) if w.org_id == org_id)
 
 
 def create_key(conn: Connection, org_name: str, role: str, name: str = "") -> CreatedKey:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy import CheckConstraint
+
 from storage.schema._alerting import (
     alert_evaluations,
     alert_rules,
@@ -17,9 +19,10 @@ from storage.schema._alerting import (
     notifications,
     webhook_deliveries,
 )
-from storage.schema._base import PLANS, SUBSYSTEMS, metadata
+from storage.schema._base import PLANS, SUBSYSTEMS, metadata, one_of
 from storage.schema._fleet import agents, fleets, task_runs, tasks
 from storage.schema._jobs import RUN_STATUSES, scheduler_runs
+from storage.schema._retention import MAX_RETENTION_DAYS, retention_tiers
 from storage.schema._rollups import (
     FAMILIES,
     FAMILY_BY_NAME,
@@ -90,6 +93,7 @@ __all__ = [
     "FAMILY_BY_NAME",
     "KEY_ROLES",
     "LEVEL_INTERVALS",
+    "MAX_RETENTION_DAYS",
     "PARTITIONED",
     "PLANS",
     "RETENTION_CLASSES",
@@ -124,6 +128,7 @@ __all__ = [
     "notifications",
     "orgs",
     "platform_health",
+    "retention_tiers",
     "scheduler_runs",
     "signature_nonces",
     "span_red_1d",
@@ -162,3 +167,7 @@ RETENTION_CLASSES: dict[str, dict[str, str]] = {
     "rollup_1d": {**{f"{f}_1d": "bucket" for f in ROLLUP_FAMILIES}, "cost_daily": "bucket"},
     "cost_line_items": {"cost_line_items": "time"},
 }
+
+retention_tiers.append_constraint(
+    CheckConstraint(one_of("data_class", tuple(RETENTION_CLASSES)), name="data_class")
+)

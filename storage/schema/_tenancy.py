@@ -57,6 +57,10 @@ orgs = Table(
     CheckConstraint(
         "trace_sample_percent >= 0 AND trace_sample_percent <= 100", name="trace_sample_percent"
     ),
+    # Known data classes, whole days in range (migration 0007; storage.retention explains).
+    CheckConstraint(
+        "aeos_retention_overrides_valid(retention_overrides)", name="retention_overrides"
+    ),
     comment="Tenants: every telemetry row belongs to exactly one org.",
 )
 

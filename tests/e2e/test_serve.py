@@ -148,7 +148,11 @@ def test_serve_prints_endpoints_and_stops_cleanly(data_dir: Path, sig: int) -> N
     assert names <= {"demo", "demo-2", "demo-3"}
     # The scheduler ran each job at start; its runs show in the CLI and in /metrics.
     jobs = _wait_for_job_runs(service)
-    assert {j["job"]: j["status"] for j in jobs} == {"partitions": "ok", "sampling-sweep": "ok"}
+    assert {j["job"]: j["status"] for j in jobs} == {
+        "partitions": "ok",
+        "sampling-sweep": "ok",
+        "retention": "ok",
+    }
     assert not any(str(j["instance"]).startswith("cli:") for j in jobs)
     metrics = httpx.get(f"http://127.0.0.1:{service.api_port}/metrics", timeout=10).text
     assert 'aeos_scheduler_runs_total{job="sampling-sweep",status="ok"} 1.0' in metrics

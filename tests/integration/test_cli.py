@@ -89,7 +89,10 @@ def test_orgs_create_prints_ids_and_working_keys(database: Database) -> None:
         (["orgs", "set-sampling", "dup", "12.345"], "at most two decimals"),
         (["orgs", "set-sampling", "dup", "most"], "not a percentage"),
         (["orgs", "set-sampling", "nope", "5"], "no org named 'nope'"),
-        (["jobs", "run", "nope"], "unknown job 'nope'; expected one of partitions, sampling-sweep"),
+        (
+            ["jobs", "run", "nope"],
+            "unknown job 'nope'; expected one of partitions, sampling-sweep, retention",
+        ),
         (["jobs", "run", "partitions", "--now", "yesterday"], "not an ISO 8601 time"),
     ],
 )
@@ -196,6 +199,7 @@ def test_jobs_run_and_list(database: Database) -> None:
     assert [(j["job"], j["last_started_at"]) for j in before] == [
         ("partitions", None),
         ("sampling-sweep", None),
+        ("retention", None),
     ]
 
     swept = aeos("jobs", "run", "sampling-sweep", "--now", NOW.isoformat(), url=_url(database))
@@ -220,6 +224,9 @@ def test_jobs_run_and_list(database: Database) -> None:
     assert after["sampling-sweep"]["status"] == "ok"
     assert after["sampling-sweep"]["summary"]["traces_pruned"] == 5
     assert after["partitions"]["last_success_at"] is not None
+    pruned = aeos("jobs", "run", "retention", "--now", NOW.isoformat(), url=_url(database))
+    assert pruned.returncode == 0, pruned.stderr
+    assert json.loads(pruned.stdout)["status"] == "ok"
     table = aeos("jobs", "list", url=_url(database)).stdout
     assert "sampling-sweep" in table
     assert "5m" in table
