@@ -15,7 +15,8 @@ from enum import StrEnum
 from sqlalchemy import Connection, text
 
 from storage.migrate import StorageEngine
-from storage.schema import RETENTION_CLASSES
+from storage.schema import RETENTION_CLASSES, ROLLUP_TABLES
+from storage.schema._rollups import LEVEL_SECONDS
 
 #: Relations pruned last in their class: a trace summary goes only once its spans have.
 _LAST = ("traces",)
@@ -57,6 +58,9 @@ class Target:
         """How much time one row covers: a rollup bucket, a day, or nothing (raw rows)."""
         if self.time_is_date:
             return timedelta(days=1)
+        declared = ROLLUP_TABLES.get(self.relation)
+        if declared is not None:  # cost_daily's level is 1d though its name says nothing
+            return timedelta(seconds=LEVEL_SECONDS[declared.info["level"]])
         return next(
             (w for suffix, w in _LEVEL_WIDTHS.items() if self.relation.endswith(suffix)),
             timedelta(0),

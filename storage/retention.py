@@ -3,7 +3,7 @@
 An org's window for a data class is the days of its plan (``retention_tiers``) unless
 ``orgs.retention_overrides`` names the class. A row is inside the window when its time is
 at or after ``now - days``; a rollup row covers its whole bucket, so it is inside as long
-as any part of its bucket is, and a ``cost_daily`` day (a date) covers that UTC day.
+as any part of its bucket is (``cost_daily``: a UTC day).
 
 The rules a run follows:
 

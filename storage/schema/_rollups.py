@@ -369,13 +369,17 @@ def _table(family: Family, level: str) -> Table:
     for dim, _ in family.dims:
         kind = family.dim_types.get(dim)
         columns.append(
-            Column(dim, _TYPES[kind], nullable=False)
+            Column(dim, JSONB, nullable=False, server_default=text("'{}'::jsonb"))
+            if kind == "jsonb"
+            else Column(dim, _TYPES[kind], nullable=False)
             if kind
             else Column(dim, Text, nullable=False, server_default=text("''"))
         )
     for m in family.measures:
-        nullable = not (m.merge in ("sum", "minutes") and m.sql_type == "bigint")
-        columns.append(Column(m.name, _TYPES[m.sql_type], nullable=nullable))
+        if m.merge in ("sum", "minutes") and m.sql_type == "bigint":  # counters
+            columns.append(Column(m.name, BigInteger, nullable=False, server_default=text("0")))
+        else:
+            columns.append(Column(m.name, _TYPES[m.sql_type], nullable=True))
     for quantiles in family.quantiles:
         for column, q in quantiles.columns():
             expr = f"aeos_hist_quantile({quantiles.hist}, {q})"

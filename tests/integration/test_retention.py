@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from storage.errors import InvalidInputError, NotFoundError
 from storage.migrate import StorageEngine
 from storage.partitions import ensure_partitions
 from storage.retention import RetentionExportError, run_retention
-from storage.schema import RETENTION_CLASSES
+from storage.schema import RETENTION_CLASSES, ROLLUP_TABLES
 from storage.tenancy import DbRole, Scope, act_as
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -51,8 +52,8 @@ INSERTS = {
     "span_red_1d": "INSERT INTO span_red_1d (bucket, org_id, operation) VALUES (:t, :o, :s)",
     "metric_rollup_1h": "INSERT INTO metric_rollup_1h (bucket, org_id, metric, series_id) "
     "VALUES (:t, :o, 'm', :a)",
-    "cost_daily": "INSERT INTO cost_daily (day, org_id, model, cost_usd) "
-    "VALUES (CAST(:t AS date), :o, :s, 1.25)",
+    "cost_daily": "INSERT INTO cost_daily (bucket, org_id, model, cost_usd) "
+    "VALUES (:t, :o, :s, 1.25)",
 }
 TIME_COLUMNS = {r: c for rels in RETENTION_CLASSES.values() for r, c in rels.items()}
 CLASS_OF = {r: k for k, rels in RETENTION_CLASSES.items() for r in rels}
@@ -91,10 +92,41 @@ def app(database: Database) -> Iterator[Engine]:
     engine.dispose()
 
 
+def physical(conn: Connection, relation: str) -> str:
+    """Where a relation's rows are: a continuous aggregate's materialization hypertable.
+
+    Tests seed rollups directly; on TimescaleDB that means the materialization (the
+    aggregate itself is a view, and shows raw rows past its watermark instead).
+    """
+    if relation not in ROLLUP_TABLES:
+        return relation
+    row = (
+        conn.execute(
+            text(
+                "SELECT format('%I.%I', materialization_hypertable_schema, "
+                "materialization_hypertable_name) FROM timescaledb_information.continuous_aggregates "
+                "WHERE view_name = :v"
+            ),
+            {"v": relation},
+        ).first()
+        if _has_timescale(conn)
+        else None
+    )
+    return row[0] if row else relation
+
+
+def _has_timescale(conn: Connection) -> bool:
+    return bool(
+        conn.execute(
+            text("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'")
+        ).scalar()
+    )
+
+
 def insert(conn: Connection, relation: str, org: uuid.UUID, at: datetime) -> None:
     ids = uuid.uuid4().bytes
     conn.execute(
-        text(INSERTS[relation]),
+        text(INSERTS[relation].replace(f"INTO {relation} ", f"INTO {physical(conn, relation)} ")),
         {"o": org, "t": at, "a": ids, "b": ids[:8], "u": uuid.uuid4(), "s": ids.hex()},
     )
 
@@ -119,11 +151,14 @@ def boundary_rows(relation: str, days: int) -> tuple[datetime, datetime]:
 
 def times(conn: Connection, relation: str) -> set[tuple[uuid.UUID, Any]]:
     column = TIME_COLUMNS[relation]
-    return {tuple(r) for r in conn.execute(text(f"SELECT org_id, {column} FROM {relation}"))}
+    return {
+        tuple(r)
+        for r in conn.execute(text(f"SELECT org_id, {column} FROM {physical(conn, relation)}"))
+    }
 
 
 def as_key(relation: str, at: datetime) -> Any:
-    return at.date() if relation == "cost_daily" else at
+    return at
 
 
 def snapshot(db: Database) -> dict[str, Counter[Any]]:
@@ -133,7 +168,9 @@ def snapshot(db: Database) -> dict[str, Counter[Any]]:
         for relation in TIME_COLUMNS:
             if conn.execute(text("SELECT to_regclass(:r)"), {"r": relation}).scalar() is None:
                 continue
-            rows = conn.execute(text(f"SELECT t::text FROM {relation} AS t")).scalars()
+            rows = conn.execute(
+                text(f"SELECT t::text FROM {physical(conn, relation)} AS t")
+            ).scalars()
             out[relation] = Counter(rows)
     return out
 
@@ -174,7 +211,9 @@ def counts(db: Database) -> dict[str, Counter[uuid.UUID | None]]:
                 {"r": relation},
             ).scalar()
             org = "org_id" if has_org else "NULL::uuid"
-            rows = conn.execute(text(f"SELECT {org}, count(*) FROM {relation} GROUP BY 1"))
+            rows = conn.execute(
+                text(f"SELECT {org}, count(*) FROM {physical(conn, relation)} GROUP BY 1")
+            )
             out[relation] = Counter({r[0]: r[1] for r in rows})
     return out
 
@@ -423,7 +462,7 @@ def _json_columns(conn: Connection, relation: str) -> set[str]:
 def _norm(value: Any, is_json: bool) -> Any:
     if is_json:
         return json.dumps(json.loads(value) if isinstance(value, str) else value, sort_keys=True)
-    if isinstance(value, uuid.UUID):
+    if isinstance(value, uuid.UUID | Decimal):  # numeric without a scale is exported as text
         return str(value)
     if isinstance(value, list):
         return tuple(_norm(v, False) for v in value)
@@ -438,7 +477,7 @@ def db_rows(db: Database, relation: str) -> Counter[tuple[Any, ...]]:
     """Every row of ``relation``, comparable with rows read back from Parquet."""
     with db.admin_engine().connect() as conn:
         json_columns = _json_columns(conn, relation)
-        rows = conn.execute(text(f"SELECT * FROM {relation}")).mappings()
+        rows = conn.execute(text(f"SELECT * FROM {physical(conn, relation)}")).mappings()
         return Counter(_row_key(dict(r), json_columns) for r in rows)
 
 
@@ -491,7 +530,7 @@ def test_export_holds_exactly_the_pruned_rows(
     costs = pq.read_schema(next(f for f in files if f.name.startswith("cost_line_items.")))
     assert costs.field("cost_usd").type == pa.decimal128(20, 10)
     daily = pq.read_schema(next(f for f in files if f.name.startswith("cost_daily.")))
-    assert daily.field("day").type == pa.date32()
+    assert daily.field("bucket").type == pa.timestamp("us", tz="UTC")
     again = run_retention(app, NOW, export_dir=tmp_path)
     assert again.total_rows == 0
     assert again.export_dir != report.export_dir  # runs never overwrite each other
