@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ from sqlalchemy.engine import URL
 
 from storage.database import APP_ROLE, Database
 from storage.embedded import EmbeddedPostgres, free_port
+from storage.errors import MigrationError
 from storage.migrate import StorageEngine, migrate, timescale_available
 from storage.settings import EngineChoice, parse_database_url
 
@@ -98,6 +101,20 @@ def templates(pg_server: PgServer) -> Iterator[dict[StorageEngine, str]]:
             )
 
 
+def _migrate_template(url: URL, engine: StorageEngine) -> None:
+    # Parallel test workers migrate their templates at once; roles are cluster-wide, and
+    # two ALTER ROLE of the same role can collide ("tuple concurrently updated"). Each
+    # migration step is transactional, so trying again is safe.
+    for attempt in range(3):
+        try:
+            migrate(url, EngineChoice(engine.value))
+            return
+        except MigrationError as exc:
+            if "concurrently updated" not in str(exc) or attempt == 2:
+                raise
+            time.sleep(0.5 + random.random())
+
+
 def _template(
     pg_server: PgServer, templates: dict[StorageEngine, str], engine: StorageEngine
 ) -> str:
@@ -106,7 +123,7 @@ def _template(
     if engine not in templates:
         name = f"aeos_tmpl_{engine}_{uuid.uuid4().hex[:8]}"
         create_database(pg_server, name)
-        migrate(pg_server.admin_url.set(database=name), EngineChoice(engine.value))
+        _migrate_template(pg_server.admin_url.set(database=name), engine)
         with _admin(pg_server) as conn:
             conn.execute(
                 sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(
