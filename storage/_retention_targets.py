@@ -20,7 +20,6 @@ from storage.schema._rollups import LEVEL_SECONDS
 
 #: Relations pruned last in their class: a trace summary goes only once its spans have.
 _LAST = ("traces",)
-_LEVEL_WIDTHS = {"_1m": timedelta(minutes=1), "_1h": timedelta(hours=1), "_1d": timedelta(days=1)}
 _TIME_TYPES = ("timestamp with time zone", "date")
 
 
@@ -58,13 +57,10 @@ class Target:
         """How much time one row covers: a rollup bucket, a day, or nothing (raw rows)."""
         if self.time_is_date:
             return timedelta(days=1)
-        declared = ROLLUP_TABLES.get(self.relation)
-        if declared is not None:  # cost_daily's level is 1d though its name says nothing
-            return timedelta(seconds=LEVEL_SECONDS[declared.info["level"]])
-        return next(
-            (w for suffix, w in _LEVEL_WIDTHS.items() if self.relation.endswith(suffix)),
-            timedelta(0),
-        )
+        declared = ROLLUP_TABLES.get(self.relation)  # the rollup declarations know the level
+        if declared is None:
+            return timedelta(0)
+        return timedelta(seconds=LEVEL_SECONDS[declared.info["level"]])
 
     @property
     def has_children(self) -> bool:
