@@ -43,3 +43,11 @@ class EmbeddedDatabaseError(StorageError):
 
 class MigrationError(StorageError):
     """The schema could not be brought up to date."""
+
+
+class ConcurrencyError(RetryableStorageError):
+    """A serialization failure or deadlock: the same transaction may succeed if retried."""
+
+
+class AccessDeniedError(PermanentStorageError):
+    """The scoped role may not do this (insufficient privilege, or a row-security refusal)."""
