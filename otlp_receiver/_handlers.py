@@ -27,7 +27,7 @@ from otlp_receiver._translate import (
 from storage.admin import KeyIdentity
 from storage.errors import PermanentStorageError, RetryableStorageError
 from storage.rows import Batch
-from storage.writer import QueueFullError, WriteResult
+from storage.writer import QueueFullError, WriteResult, WriterHealth
 
 if TYPE_CHECKING:
     from otlp_receiver._context import ReceiverContext
@@ -39,6 +39,8 @@ class Writer(Protocol):
     """What a handler needs of ``storage.writer.IngestWriter``."""
 
     async def write(self, batch: Batch) -> WriteResult: ...
+
+    def health(self) -> WriterHealth: ...
 
 
 @dataclass(frozen=True, slots=True)

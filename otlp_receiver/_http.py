@@ -7,6 +7,7 @@ limit applies to the body as received and again after decompression.
 
 from __future__ import annotations
 
+import json
 import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -126,8 +127,16 @@ async def _prometheus(_: Request) -> Response:
     return Response(content, media_type=content_type)
 
 
-async def _health(_: Request) -> Response:
-    return Response(b'{"status":"ok"}', media_type=JSON)
+def _health(ctx: ReceiverContext) -> Callable[[Request], Awaitable[Response]]:
+    async def health(_: Request) -> Response:
+        """200 while this process's writers make progress, else 503 and why."""
+        state = ctx.writer.health()
+        if state.ready:
+            return Response(b'{"status":"ok"}', media_type=JSON)
+        body = json.dumps({"status": "unavailable", "reason": state.reason})
+        return Response(body.encode(), status_code=503, media_type=JSON)
+
+    return health
 
 
 def create_app(ctx: ReceiverContext) -> Starlette:
@@ -138,6 +147,6 @@ def create_app(ctx: ReceiverContext) -> Starlette:
             Route("/v1/metrics", _endpoint(METRICS, ctx), methods=["POST"]),
             Route("/v1/logs", _endpoint(LOGS, ctx), methods=["POST"]),
             Route("/metrics", _prometheus, methods=["GET"]),
-            Route("/healthz", _health, methods=["GET"]),
+            Route("/healthz", _health(ctx), methods=["GET"]),
         ]
     )
