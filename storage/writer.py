@@ -224,6 +224,10 @@ class IngestWriter:
             results = await self._commit_with_retries(conn, [p.batch for p in group])
         except Exception as exc:  # a flusher must survive anything
             return await self._failed(conn, group, exc)
+        except BaseException:  # cancelled: the flusher ends, its replacement reconnects
+            if conn is not None:
+                await _closed(conn)
+            raise
         self._unavailable = None
         for pending, result in zip(group, results, strict=True):
             if not pending.future.done():
@@ -270,15 +274,19 @@ class IngestWriter:
 
     async def _connect(self) -> AsyncConnection[Any]:
         conn = await AsyncConnection.connect(self._conninfo, autocommit=True, connect_timeout=5)
-        await conn.execute("SET ROLE aeos_ingest")
-        q.configure(conn)
-        await d.create_temp_tables(conn)
-        if self._rollups is None:
-            cur = await conn.execute("SELECT value FROM aeos_meta WHERE key = 'storage_engine'")
-            row = await cur.fetchone()
-            self._rollups = self._maintain_rollups and row is not None and row[0] == "postgres"
-        if self._rollups:
-            await rollups.create_temp_tables(conn)
+        try:
+            await conn.execute("SET ROLE aeos_ingest")
+            q.configure(conn)
+            await d.create_temp_tables(conn)
+            if self._rollups is None:
+                cur = await conn.execute("SELECT value FROM aeos_meta WHERE key = 'storage_engine'")
+                row = await cur.fetchone()
+                self._rollups = self._maintain_rollups and row is not None and row[0] == "postgres"
+            if self._rollups:
+                await rollups.create_temp_tables(conn)
+        except BaseException:
+            await _closed(conn)
+            raise
         return conn
 
     async def _price_book(self, conn: AsyncConnection[Any]) -> PriceBook:

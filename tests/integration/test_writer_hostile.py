@@ -115,6 +115,7 @@ def test_a_flusher_that_dies_is_replaced_and_its_requests_answered(database: Dat
         held = asyncio.ensure_future(writer.write(Batch(org, spans=[span(5, 1)])))
         while not writer._held:  # the flusher has taken the batch
             await asyncio.sleep(0.01)
+        await asyncio.sleep(0.5)  # and waits for the lock
         writer._tasks[0].cancel()  # what any escaped BaseException would do
         first = await asyncio.gather(held, return_exceptions=True)
         lock.rollback()
