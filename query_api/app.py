@@ -8,10 +8,8 @@ from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from sqlalchemy import Engine, text
-from sqlalchemy.exc import OperationalError
 
-from storage import scheduler
-from storage.tenancy import DbRole, Scope, act_as
+from storage import JOB_METRICS, DatabaseUnavailableError, DbRole, Scope, scoped_transaction
 
 
 class Health(BaseModel):
@@ -40,18 +38,17 @@ def create_app(engine: Engine) -> FastAPI:
     def readyz(db: Annotated[Engine, Depends(_engine)]) -> Health:
         """Readiness: the database answers and is migrated."""
         try:
-            with db.begin() as conn:
-                act_as(conn, Scope(DbRole.SUPPORT))
+            with scoped_transaction(db, Scope(DbRole.SUPPORT)) as conn:
                 kind = conn.execute(
                     text("SELECT value FROM aeos_meta WHERE key = 'storage_engine'")
                 ).scalar()
-        except OperationalError:
+        except DatabaseUnavailableError:
             raise HTTPException(status_code=503, detail="database unavailable") from None
         return Health(status="ok", storage_engine=kind)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
         """Self-metrics of this process in the Prometheus text format (scheduled jobs)."""
-        return Response(generate_latest(scheduler.METRICS), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(JOB_METRICS), media_type=CONTENT_TYPE_LATEST)
 
     return app
