@@ -20,6 +20,9 @@ from storage.admin import (
     org_id_by_name,
     revoke_key,
 )
+from storage.admin import (
+    authenticate as authenticate_key,
+)
 from storage.auth import AsyncKeyStore, KeyIdentity
 from storage.database import APP_ROLE, Database, open_database
 from storage.errors import (
@@ -47,6 +50,7 @@ from storage.ingest.rows import (
 )
 from storage.ingest.writer import CommitStats, IngestWriter, QueueFullError, WriteResult
 from storage.jobs.scheduler import METRICS as JOB_METRICS
+from storage.keys import parse_prefix
 from storage.migrate import StorageEngine
 from storage.settings import EngineChoice, StorageSettings, parse_database_url
 from storage.tenancy import DbRole, Scope
@@ -89,12 +93,14 @@ __all__ = [
     "StorageSettings",
     "TaskRunSighting",
     "WriteResult",
+    "authenticate_key",
     "classify_database_error",
     "create_key",
     "list_orgs",
     "open_database",
     "org_id_by_name",
     "parse_database_url",
+    "parse_prefix",
     "revoke_key",
     "scoped_transaction",
 ]
