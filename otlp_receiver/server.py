@@ -26,8 +26,7 @@ from otlp_receiver._health import STATS, report_forever
 from otlp_receiver._timeouts import protocol_class
 from otlp_receiver._translate import Limits
 from otlp_receiver.settings import ReceiverSettings
-from storage.auth import AsyncKeyStore
-from storage.writer import CommitStats, IngestWriter
+from storage import AsyncKeyStore, CommitStats, IngestWriter
 
 _log = logging.getLogger(__name__)
 GRACE_S = 10.0

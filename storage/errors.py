@@ -67,7 +67,9 @@ REFUSED_CLASSES = frozenset({"22", "23", "54"})
 #: 58 system error (I/O), XX internal error.
 UNAVAILABLE_CLASSES = frozenset({"08", "53", "57", "58", "XX"})
 CONCURRENCY_STATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock
-DENIED_STATES = frozenset({"42501"})  # insufficient privilege (and row security)
+# Insufficient privilege (and row security); a write in a read-only transaction (the
+# API's view scope) is refused like a privilege.
+DENIED_STATES = frozenset({"42501", "25006"})
 
 
 def classify(exc: BaseException) -> StorageError | None:

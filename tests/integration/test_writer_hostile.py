@@ -21,8 +21,8 @@ from sqlalchemy import text
 from storage import admin
 from storage.database import Database
 from storage.errors import RefusedDataError, RetryableStorageError
-from storage.rows import Batch
-from storage.writer import IngestWriter, QueueFullError, WriteResult
+from storage.ingest.rows import Batch
+from storage.ingest.writer import IngestWriter, QueueFullError, WriteResult
 from tests.integration.test_writer import event, point, span
 
 
@@ -183,4 +183,4 @@ def test_a_single_request_over_the_queue_bound_is_refused(database: Database) ->
 
 @pytest.fixture(autouse=True)
 def _quiet_writer_logs(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level("ERROR", logger="storage.writer")
+    caplog.set_level("ERROR", logger="storage.ingest.writer")

@@ -1,6 +1,6 @@
 """What one group commit writes: raw rows by binary COPY, then what derives from them.
 
-Pure database work for :mod:`storage.writer` (which owns queueing, retries and errors):
+Pure database work for :mod:`storage.ingest.writer` (which owns queueing, retries and errors):
 :func:`insert_raw` copies the raw rows (or, on the slow path after a unique violation,
 inserts only the new ones and says which), :func:`write_derived` upserts trace
 summaries, task runs, agents, cost items and (PostgreSQL engine) rollups from the rows
@@ -15,11 +15,10 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from storage import _derive, rollups
-from storage import _derived_sql as d
-from storage import _ingest_sql as q
-from storage.pricing import Price, PriceBook
-from storage.rows import Batch
+from storage.ingest import _derive, rollups
+from storage.ingest import _sql as q
+from storage.ingest.pricing import Price, PriceBook
+from storage.ingest.rows import Batch
 
 
 @dataclass
@@ -127,15 +126,15 @@ async def write_derived(
         (b.org_id, b.spans[i]) for b, idx in zip(batches, new.spans, strict=True) for i in idx
     ]
     new_ids = {(o, s.trace_id, s.span_id) for o, s in new_spans}
-    await d.upsert_traces(conn, _derive.trace_summaries(new_spans))
+    await q.upsert_traces(conn, _derive.trace_summaries(new_spans))
     runs = [
         (b.org_id, r)
         for b in batches
         for r in b.task_runs
         if not slow or (b.org_id, r.trace_id, r.span_id) in new_ids
     ]
-    await d.upsert_task_runs(conn, _derive.task_run_updates(runs))
-    await d.upsert_agents(
+    await q.upsert_task_runs(conn, _derive.task_run_updates(runs))
+    await q.upsert_agents(
         conn, _derive.latest_agents((b.org_id, a) for b in batches for a in b.agents)
     )
     calls = []
@@ -144,7 +143,7 @@ async def write_derived(
         calls.append([(b.org_id, c) for c in b.llm_calls if (c.trace_id, c.span_id) in mine])
     # A cost item shares its span's key: a new span's cost item is new too.
     priced = _derive.price_calls((c for cs in calls for c in cs), book)
-    await d.insert_costs(conn, priced)
+    await q.insert_costs(conn, priced)
     if with_rollups:  # last: rollup rows are the most contended, so hold their locks least
         await rollups.write_rollups(
             conn,
@@ -160,8 +159,5 @@ async def write_derived(
 
 async def load_prices(conn: AsyncConnection[Any]) -> PriceBook:
     """The price table, as the writer's role sees it."""
-    cur = await conn.execute(
-        "SELECT id, org_id, provider, model_pattern, effective_from, input_per_mtok, "
-        "output_per_mtok, cache_read_per_mtok, cache_creation_per_mtok FROM model_prices"
-    )
+    cur = await conn.execute(q.SELECT_PRICES)
     return PriceBook(Price(*row) for row in await cur.fetchall())

@@ -11,7 +11,7 @@ Contract of :meth:`IngestWriter.write`:
 - bounded and fair: when the items waiting would exceed ``max_pending_items``, or the
   items of the batch's org ``max_pending_org_items``, it raises :class:`QueueFullError`
   at once (retryable: "come back later"), for every batch; nothing is dropped; groups
-  are formed round-robin by org (``storage._ingest_queue``);
+  are formed round-robin by org (``storage.ingest._queue``);
 - errors are classified by cause (``storage.errors.classify``): database unreachable:
   :class:`DatabaseUnavailableError` (retryable) for the group; anything else that fails
   a group (rows the database refuses, a value the driver cannot encode, any exception
@@ -36,11 +36,6 @@ from typing import Any
 
 from psycopg import AsyncConnection, errors
 
-from storage import _derived_sql as d
-from storage import _ingest_sql as q
-from storage import rollups
-from storage._ingest_commit import insert_raw, load_prices, write_derived
-from storage._ingest_queue import FairQueue, Pending, QueueFullError
 from storage.errors import (
     DatabaseUnavailableError,
     RefusedDataError,
@@ -48,8 +43,12 @@ from storage.errors import (
     StorageError,
     classify,
 )
-from storage.pricing import PriceBook
-from storage.rows import Batch
+from storage.ingest import _sql as q
+from storage.ingest import rollups
+from storage.ingest._commit import insert_raw, load_prices, write_derived
+from storage.ingest._queue import FairQueue, Pending, QueueFullError
+from storage.ingest.pricing import PriceBook
+from storage.ingest.rows import Batch
 
 _log = logging.getLogger(__name__)
 
@@ -275,11 +274,11 @@ class IngestWriter:
     async def _connect(self) -> AsyncConnection[Any]:
         conn = await AsyncConnection.connect(self._conninfo, autocommit=True, connect_timeout=5)
         try:
-            await conn.execute("SET ROLE aeos_ingest")
+            await conn.execute(q.SET_INGEST_ROLE)
             q.configure(conn)
-            await d.create_temp_tables(conn)
+            await q.create_temp_tables(conn)
             if self._rollups is None:
-                cur = await conn.execute("SELECT value FROM aeos_meta WHERE key = 'storage_engine'")
+                cur = await conn.execute(q.STORAGE_ENGINE)
                 row = await cur.fetchone()
                 self._rollups = self._maintain_rollups and row is not None and row[0] == "postgres"
             if self._rollups:

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from storage.errors import RetryableStorageError
-from storage.rows import Batch
+from storage.ingest.rows import Batch
 
 if TYPE_CHECKING:
-    from storage.writer import WriteResult
+    from storage.ingest.writer import WriteResult
 
 
 class QueueFullError(RetryableStorageError):
