@@ -98,27 +98,42 @@ class RateLimits:
 
 @dataclass(slots=True)
 class BodyBudget:
-    """Bytes of request bodies this process is receiving or holding, and the bound."""
+    """Bytes of request bodies this process is receiving or holding, and the bound.
+
+    One key may hold at most half of it, so a key that stalls its uploads leaves the
+    other half to everyone else (until the body timeout frees its share).
+    """
 
     limit: int
     used: int = 0
+    by_key: dict[uuid.UUID, int] = field(default_factory=dict)
 
-    def take(self, n: int) -> None:
-        """Reserves ``n`` bytes.
+    def take(self, key_id: uuid.UUID, n: int) -> None:
+        """Reserves ``n`` bytes for a body of ``key_id``.
 
         Raises:
-            ReceiverError: 429 when the bodies in flight would exceed the bound.
+            ReceiverError: 429 when the bodies in flight (in all, or of this key) would
+                exceed the bound.
         """
-        if self.used + n > self.limit:
+        mine = self.by_key.get(key_id, 0)
+        if self.used + n > self.limit or mine + n > self.limit // 2:
             raise _errors.overloaded(
                 "too many request bodies are being received; retry later",
                 reason="bodies_in_flight",
             )
         self.used += n
+        self.by_key[key_id] = mine + n
 
-    def give_back(self, n: int) -> None:
-        """Frees ``n`` reserved bytes."""
+    def give_back(self, key_id: uuid.UUID, n: int) -> None:
+        """Frees ``n`` bytes reserved for ``key_id``."""
+        if not n:
+            return
         self.used -= n
+        left = self.by_key[key_id] - n
+        if left:
+            self.by_key[key_id] = left
+        else:
+            del self.by_key[key_id]
 
 
 @dataclass(frozen=True, slots=True)

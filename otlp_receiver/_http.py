@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import uuid
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -61,8 +62,9 @@ def _media_type(request: Request) -> str:
 
 @dataclass(slots=True)
 class _Reserved:
-    """Bytes of the process's body budget this request holds."""
+    """Bytes of the process's body budget this request holds, and for which key."""
 
+    key_id: uuid.UUID
     n: int = 0
 
 
@@ -72,7 +74,7 @@ async def _read_body(request: Request, ctx: ReceiverContext, held: _Reserved) ->
     if declared is not None and declared.isdigit():
         if int(declared) > limit:
             raise _errors.too_large(limit)
-        ctx.bodies.take(int(declared))  # all at once: refuse before reading anything
+        ctx.bodies.take(held.key_id, int(declared))  # all at once, before reading any
         held.n += int(declared)
     chunks: list[bytes] = []
     size = 0
@@ -83,7 +85,7 @@ async def _read_body(request: Request, ctx: ReceiverContext, held: _Reserved) ->
                 if size > limit:
                     raise _errors.too_large(limit)
                 if size > held.n:
-                    ctx.bodies.take(size - held.n)
+                    ctx.bodies.take(held.key_id, size - held.n)
                     held.n = size
                 chunks.append(chunk)
     except TimeoutError:
@@ -141,13 +143,14 @@ def _endpoint(
 
     async def export(request: Request) -> Response:
         media_type = JSON if "json" in request.headers.get("content-type", "") else PROTOBUF
-        held = _Reserved()
+        held: _Reserved | None = None
         try:
             media_type = _media_type(request)
             credential = await ctx.auth.identify(request.headers.get("authorization"))
+            held = reserved = _Reserved(credential.identity.key_id)
 
             async def load() -> Any:
-                raw = await _read_body(request, ctx, held)
+                raw = await _read_body(request, ctx, reserved)
                 signature = request.headers.get(SIGNATURE_HEADER)
                 await ctx.auth.check_signature(credential, raw, signature)
                 encoding = request.headers.get("content-encoding", "")
@@ -166,7 +169,8 @@ def _endpoint(
             _disconnected(handler.signal, request)
             return Response(status_code=400)  # nobody reads it
         finally:
-            ctx.bodies.give_back(held.n)
+            if held is not None:
+                ctx.bodies.give_back(held.key_id, held.n)
         _metrics.REQUESTS.labels(handler.signal, TRANSPORT, "200").inc()
         return Response(encode_response(response, media_type), media_type=media_type)
 
