@@ -293,12 +293,10 @@ def spans_body(
 
     trace_id = uuid.uuid4().bytes
     now = time.time_ns()
+    fields = {"trace_id": trace_id, "start_time_unix_nano": now, "end_time_unix_nano": now + 1000,
+              **span_fields}  # fmt: skip
     spans = [
-        Span(
-            trace_id=trace_id, span_id=(i + 1).to_bytes(8, "big"), name=name,
-            start_time_unix_nano=now, end_time_unix_nano=now + 1000,
-            attributes=kvs(attrs or {}), **span_fields,
-        )
+        Span(span_id=(i + 1).to_bytes(8, "big"), name=name, attributes=kvs(attrs or {}), **fields)
         for i in range(n)
     ]  # fmt: skip
     rs = ResourceSpans(
