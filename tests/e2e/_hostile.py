@@ -207,7 +207,7 @@ def status_message(response: httpx.Response) -> str:
     """The ``google.rpc.Status`` message of an error answer."""
     status = status_pb2.Status()
     status.ParseFromString(response.content)
-    return status.message
+    return str(status.message)
 
 
 def partial(response: httpx.Response) -> tuple[int, str]:
@@ -303,4 +303,4 @@ def spans_body(
         resource=ProtoResource(attributes=kvs(resource or {"service.name": "attacker"})),
         scope_spans=[ScopeSpans(spans=spans)],
     )
-    return ExportTraceServiceRequest(resource_spans=[rs]).SerializeToString()
+    return bytes(ExportTraceServiceRequest(resource_spans=[rs]).SerializeToString())

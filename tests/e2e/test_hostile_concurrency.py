@@ -79,8 +79,8 @@ def test_grpc_refusals_for_load_carry_retry_info(hostile: HostileService) -> Non
     errors = [e for e in alongside(hostile, attack) if e is not None]
     assert errors
     for error in errors:
-        assert error.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
-        trailers = dict(error.trailing_metadata() or ())  # type: ignore[attr-defined]
+        assert error.code() == grpc.StatusCode.UNAVAILABLE
+        trailers = dict(error.trailing_metadata() or ())
         assert "google.rpc.retryinfo-bin" in trailers
 
 

@@ -40,7 +40,7 @@ MAX_INT64 = 2**63 - 1
 
 def _metrics(*metrics: Metric) -> bytes:
     rm = ResourceMetrics(scope_metrics=[ScopeMetrics(metrics=list(metrics))])
-    return ExportMetricsServiceRequest(resource_metrics=[rm]).SerializeToString()
+    return bytes(ExportMetricsServiceRequest(resource_metrics=[rm]).SerializeToString())
 
 
 def _metrics_partial(response: Any) -> tuple[int, str]:

@@ -63,14 +63,15 @@ def test_a_gzip_bomb_is_413(hostile: HostileService) -> None:
 
 def _logs(service_name: str) -> bytes:
     records = [LogRecord(time_unix_nano=time.time_ns(), body=AnyValue(string_value="hello"))]
-    return ExportLogsServiceRequest(
+    request = ExportLogsServiceRequest(
         resource_logs=[
             ResourceLogs(
                 resource=Resource(attributes=kvs({"service.name": service_name})),
                 scope_logs=[ScopeLogs(log_records=records)],
             )
         ]
-    ).SerializeToString()
+    )
+    return bytes(request.SerializeToString())
 
 
 def test_an_indexed_field_over_the_btree_limit_is_a_partial_success(
