@@ -66,6 +66,7 @@ class _Reserved:
 
     key_id: uuid.UUID
     n: int = 0
+    complete: bool = False  # the whole body was read
 
 
 async def _read_body(request: Request, ctx: ReceiverContext, held: _Reserved) -> bytes:
@@ -92,6 +93,7 @@ async def _read_body(request: Request, ctx: ReceiverContext, held: _Reserved) ->
         raise _errors.timed_out(
             f"the request body was not received within {ctx.body_timeout_s:g}s"
         ) from None
+    held.complete = True
     return b"".join(chunks)
 
 
@@ -125,14 +127,18 @@ def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
             raise _errors.bad_request("data after the end of the deflate body", "bad_encoding")
 
 
-def _error_response(error: ReceiverError, media_type: str) -> Response:
+def _error_response(error: ReceiverError, media_type: str, close: bool) -> Response:
+    """``close``: the body was not read; the connection is closed rather than left to
+    receive (and discard) the rest of it."""
     status = status_pb2.Status(code=error.grpc_code.value[0], message=error.message)
     if media_type == JSON:
         content = json_format.MessageToJson(status).encode()
     else:
         content = status.SerializeToString()
         media_type = PROTOBUF
-    headers = {"retry-after": str(error.retry_after_s)} if error.retry_after_s else None
+    headers = {"retry-after": str(error.retry_after_s)} if error.retry_after_s else {}
+    if close:
+        headers["connection"] = "close"
     return Response(content, status_code=error.http_status, media_type=media_type, headers=headers)
 
 
@@ -164,7 +170,7 @@ def _endpoint(
         except ReceiverError as error:
             _metrics.REQUESTS.labels(handler.signal, TRANSPORT, str(error.http_status)).inc()
             _metrics.REFUSALS.labels(handler.signal, TRANSPORT, error.reason).inc()
-            return _error_response(error, media_type)
+            return _error_response(error, media_type, held is None or not held.complete)
         except ClientDisconnect:
             _disconnected(handler.signal, request)
             return Response(status_code=400)  # nobody reads it

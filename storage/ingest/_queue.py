@@ -3,9 +3,10 @@
 Fairness is decided here. A batch is refused at once (:class:`QueueFullError`, "retry
 later") when it would take the items waiting, or the items of its own org, over their
 bound: whatever the queue holds, and for every batch, so one org can never take the
-whole queue. Commit groups are formed round-robin over the orgs that have batches
-waiting, so an org with one small batch waits for at most one group of other orgs'
-work, however many batches a heavy org has queued.
+whole queue. Commit groups take one batch per org in turn, lightest org first (the org
+with the fewest items waiting or being committed), so an org sending little goes into
+the very next group however many batches a heavy org has queued; the writer keeps
+groups short in time (``storage.ingest.writer``), so that next group comes soon.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class FairQueue:
         self._max = max_items
         self._max_org = max_org_items
         self._by_org: dict[uuid.UUID, deque[Pending]] = {}
-        self._turns: deque[uuid.UUID] = deque()  # orgs with batches waiting, next first
+        self._turns: deque[uuid.UUID] = deque()  # orgs with batches waiting, in turn order
         self._org_items: dict[uuid.UUID, int] = {}
         self.items = 0  # waiting or being committed
         self.waiting = 0  # batches not yet taken
@@ -75,8 +76,10 @@ class FairQueue:
         queue.append(pending)
 
     def take(self, max_items: int) -> list[Pending]:
-        """The next commit group: one batch per org in turn, up to ``max_items`` items
-        (a single batch larger than that makes a group of its own)."""
+        """The next commit group: one batch per org in turn, lightest org first, up to
+        ``max_items`` items (a single batch larger than that makes a group of its own)."""
+        if len(self._turns) > 1:  # a stable sort: equal orgs keep their round-robin order
+            self._turns = deque(sorted(self._turns, key=self._org_items.__getitem__))
         group: list[Pending] = []
         items = 0
         while self._turns:

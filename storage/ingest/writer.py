@@ -59,6 +59,10 @@ DEFAULT_MAX_COMMIT_ITEMS = 50_000
 #: A writer whose oldest waiting batch has waited this long without any batch being
 #: settled meanwhile cannot make progress (reported by :meth:`IngestWriter.health`).
 DEFAULT_STALL_SECONDS = 30.0
+#: Groups are cut so that a commit takes about this long at the throughput measured so
+#: far (at least one batch, at most ``max_commit_items``): a short commit is what lets a
+#: light org's batch, first in the next group, be answered soon under a heavy org's load.
+DEFAULT_TARGET_COMMIT_SECONDS = 0.2
 #: After a group failed for an outage, the writer reports not ready for this long (or
 #: until a commit succeeds).
 UNAVAILABLE_FOR_S = 10.0
@@ -110,11 +114,14 @@ class IngestWriter:
         on_commit: Callable[[CommitStats], None] | None = None,
         maintain_rollups: bool = True,
         stall_seconds: float = DEFAULT_STALL_SECONDS,
+        target_commit_seconds: float = DEFAULT_TARGET_COMMIT_SECONDS,
     ) -> None:
         self._conninfo = conninfo
         per_org = max_pending_org_items if max_pending_org_items is not None else max_pending_items
         self._queue = FairQueue(max_pending_items, per_org)
         self._max_commit = max_commit_items
+        self._target_commit_s = target_commit_seconds
+        self._items_per_s: float | None = None  # commit throughput, moving average
         self._flusher_count = flushers
         self._on_commit = on_commit
         self._wakeup = asyncio.Event()
@@ -177,6 +184,16 @@ class IngestWriter:
             return WriterHealth(False, f"{alive} of {self._flusher_count} writers running")
         return WriterHealth(True)
 
+    def _group_items(self) -> int:
+        if self._items_per_s is None:
+            return self._max_commit
+        return max(min(int(self._items_per_s * self._target_commit_s), self._max_commit), 1)
+
+    def _measured(self, items: int, seconds: float) -> None:
+        rate = items / max(seconds, 1e-3)
+        old = self._items_per_s
+        self._items_per_s = rate if old is None else 0.8 * old + 0.2 * rate
+
     def _spawn(self, slot: int) -> None:
         task = asyncio.create_task(self._flush_loop(slot), name=f"aeos-writer-{slot}")
         self._tasks[slot] = task
@@ -199,7 +216,7 @@ class IngestWriter:
         try:
             while True:
                 await self._wakeup.wait()
-                group = self._queue.take(self._max_commit)
+                group = self._queue.take(self._group_items())
                 if not self._queue.waiting:
                     self._wakeup.clear()
                 if not group:
@@ -310,9 +327,10 @@ class IngestWriter:
                     raise
         else:
             results = await self._commit(conn, batches, True)
+        items, seconds = sum(b.item_count for b in batches), time.perf_counter() - started
+        self._measured(items, seconds)
         if self._on_commit is not None:
-            items = sum(b.item_count for b in batches)
-            self._on_commit(CommitStats(len(batches), items, time.perf_counter() - started, slow))
+            self._on_commit(CommitStats(len(batches), items, seconds, slow))
         return results
 
     async def _commit(

@@ -28,14 +28,14 @@ def _pending(org: uuid.UUID, items: int) -> Pending:
         loop.close()
 
 
-def test_groups_are_formed_round_robin_by_org() -> None:
+def test_groups_take_the_lightest_org_first_then_round_robin() -> None:
     queue = FairQueue(1000, 500)
     heavy, light = uuid.uuid4(), uuid.uuid4()
     for _ in range(5):
         queue.push(_pending(heavy, 100))
     queue.push(_pending(light, 10))
     group = queue.take(150)
-    assert [p.batch.org_id for p in group] == [heavy, light]  # light joins the first group
+    assert [p.batch.org_id for p in group] == [light, heavy]  # light goes first
     assert queue.waiting == 4
 
 
