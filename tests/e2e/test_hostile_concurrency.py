@@ -51,12 +51,12 @@ def test_a_key_over_its_rate_is_429_with_a_retry_delay(hostile: HostileService) 
     _, key = hostile.new_org()
 
     def attack() -> list[httpx.Response]:
-        return [post(f"{hostile.url}/v1/traces", key, spans_body(2000)) for _ in range(30)]
+        return [post(f"{hostile.url}/v1/traces", key, spans_body(2000)) for _ in range(10)]
 
     answers = alongside(hostile, attack)
     limited = [a for a in answers if a.status_code == 429]
-    assert limited  # 60,000 items in a few seconds: over 4,000 per second and worker
-    assert_refused(limited[0], 429, "over its rate limit of 4000 items per second")
+    assert limited  # 20,000 items: over a burst of 2,000 and 500 a second per worker
+    assert_refused(limited[0], 429, "over its rate limit of 500 items per second")
     assert {a.status_code for a in answers} <= {200, 429}
 
 
@@ -74,7 +74,7 @@ def test_grpc_refusals_for_load_carry_retry_info(hostile: HostileService) -> Non
 
     def attack() -> list[grpc.RpcError | None]:
         with grpc.insecure_channel(hostile.grpc_endpoint) as channel:
-            return [export(channel) for _ in range(30)]
+            return [export(channel) for _ in range(10)]
 
     errors = [e for e in alongside(hostile, attack) if e is not None]
     assert errors
