@@ -37,6 +37,7 @@ class Pending:
     future: asyncio.Future[WriteResult]
     items: int
     queued_at: float = field(default_factory=time.monotonic)
+    released: bool = False  # its items no longer count (settled)
 
 
 class FairQueue:
@@ -99,8 +100,11 @@ class FairQueue:
         return group
 
     def release(self, group: list[Pending]) -> None:
-        """Frees the items of settled batches (committed or failed)."""
+        """Frees the items of settled batches (committed or failed); each only once."""
         for pending in group:
+            if pending.released:
+                continue
+            pending.released = True
             org = pending.batch.org_id
             left = self._org_items[org] - pending.items
             if left:

@@ -116,3 +116,14 @@ def test_the_defaults_are_consistent() -> None:
     settings = ReceiverSettings()
     assert settings.max_request_items == 30_000
     assert settings.rate_limit_burst_items >= settings.max_request_items
+
+
+def test_a_batch_is_released_once() -> None:
+    queue = FairQueue(100, 100)
+    first, second = _pending(KEY, 10), _pending(OTHER, 20)
+    queue.push(first)
+    queue.push(second)
+    group = queue.take(100)
+    queue.release(group[:1])  # settled while splitting a group
+    queue.release(group)  # and the whole group again (a flusher that ended)
+    assert queue.items == 0
