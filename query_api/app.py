@@ -7,9 +7,16 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
-from storage import JOB_METRICS, DatabaseUnavailableError, DbRole, Scope, scoped_transaction
+from storage import (
+    JOB_METRICS,
+    DatabaseUnavailableError,
+    DbRole,
+    Scope,
+    recorded_engine,
+    scoped_transaction,
+)
 
 
 class Health(BaseModel):
@@ -39,12 +46,12 @@ def create_app(engine: Engine) -> FastAPI:
         """Readiness: the database answers and is migrated."""
         try:
             with scoped_transaction(db, Scope(DbRole.SUPPORT)) as conn:
-                kind = conn.execute(
-                    text("SELECT value FROM aeos_meta WHERE key = 'storage_engine'")
-                ).scalar()
+                kind = recorded_engine(conn)
         except DatabaseUnavailableError:
             raise HTTPException(status_code=503, detail="database unavailable") from None
-        return Health(status="ok", storage_engine=kind)
+        if kind is None:
+            raise HTTPException(status_code=503, detail="database not migrated")
+        return Health(status="ok", storage_engine=kind.value)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:

@@ -20,7 +20,7 @@ from storage.admin import (
     org_id_by_name,
     revoke_key,
 )
-from storage.auth import AsyncKeyStore, KeyIdentity
+from storage.auth import AsyncKeyStore, KeyIdentity, authenticate
 from storage.database import APP_ROLE, Database, open_database
 from storage.errors import (
     AccessDeniedError,
@@ -35,6 +35,7 @@ from storage.errors import (
     RetryableStorageError,
     StorageError,
 )
+from storage.ingest.health import PlatformHealthRow, write_platform_health
 from storage.ingest.rows import (
     AgentSighting,
     Batch,
@@ -47,7 +48,7 @@ from storage.ingest.rows import (
 )
 from storage.ingest.writer import CommitStats, IngestWriter, QueueFullError, WriteResult
 from storage.jobs.scheduler import METRICS as JOB_METRICS
-from storage.migrate import StorageEngine
+from storage.migrate import StorageEngine, recorded_engine
 from storage.settings import EngineChoice, StorageSettings, parse_database_url
 from storage.tenancy import DbRole, Scope
 from storage.transaction import classify_database_error, scoped_transaction
@@ -80,6 +81,7 @@ __all__ = [
     "NotFoundError",
     "OrgSummary",
     "PermanentStorageError",
+    "PlatformHealthRow",
     "QueueFullError",
     "RetryableStorageError",
     "Scope",
@@ -89,12 +91,15 @@ __all__ = [
     "StorageSettings",
     "TaskRunSighting",
     "WriteResult",
+    "authenticate",
     "classify_database_error",
     "create_key",
     "list_orgs",
     "open_database",
     "org_id_by_name",
     "parse_database_url",
+    "recorded_engine",
     "revoke_key",
     "scoped_transaction",
+    "write_platform_health",
 ]
