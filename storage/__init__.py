@@ -3,10 +3,10 @@
 ``otlp_receiver``, ``query_api``, ``alerting`` and ``dashboards_json`` import only this
 package (an import-linter contract in ``pyproject.toml`` enforces it); ``aeos`` (the
 composition root) and the tests may import any module. Inside, ``storage`` is grouped by
-concern: ``ingest`` (the write path), ``retention``, ``jobs`` (periodic jobs), ``read``
-(readers over an already scoped connection) and ``admin`` (orgs and keys), over the
-infrastructure at the top (database, embedded, migrate, settings, errors, tenancy,
-transaction, auth, keys, hist, schema, migrations).
+concern: ``ingest`` (the write path), ``retention``, ``jobs`` (periodic jobs) and ``read``
+(readers over an already scoped connection), over the modules at the top: the
+infrastructure (database, embedded, migrate, settings, errors, tenancy, transaction,
+auth, keys, hist, schema, migrations) and ``admin`` (orgs and keys, one module).
 """
 
 from __future__ import annotations
