@@ -32,6 +32,7 @@ from storage.errors import (
     MigrationError,
     NotFoundError,
     PermanentStorageError,
+    RefusedDataError,
     RetryableStorageError,
     StorageError,
 )
@@ -46,7 +47,13 @@ from storage.ingest.rows import (
     SpanRow,
     TaskRunSighting,
 )
-from storage.ingest.writer import CommitStats, IngestWriter, QueueFullError, WriteResult
+from storage.ingest.writer import (
+    CommitStats,
+    IngestWriter,
+    QueueFullError,
+    WriteResult,
+    WriterHealth,
+)
 from storage.jobs.scheduler import METRICS as JOB_METRICS
 from storage.keys import parse_prefix
 from storage.migrate import StorageEngine, recorded_engine
@@ -84,6 +91,7 @@ __all__ = [
     "PermanentStorageError",
     "PlatformHealthRow",
     "QueueFullError",
+    "RefusedDataError",
     "RetryableStorageError",
     "Scope",
     "SpanRow",
@@ -92,6 +100,7 @@ __all__ = [
     "StorageSettings",
     "TaskRunSighting",
     "WriteResult",
+    "WriterHealth",
     "authenticate",
     "classify_database_error",
     "create_key",
