@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,13 +21,15 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from storage._retention_export import ExportColumn, ParquetExport, export_column
+from storage._retention_segments import delete_by_segment
+from storage._retention_steps import exporting as _exporting
+from storage._retention_steps import lock_timeout as _lock_timeout
+from storage._retention_steps import worker_transaction as _worker
 from storage._retention_targets import Child, RelationKind, Target, expired_children, quote
-from storage.tenancy import DbRole, Scope, act_as
 
 DROP_LOCK_TIMEOUT = "2s"
 DELETE_LOCK_TIMEOUT = "5s"
 EXPORT_FETCH_ROWS = 20_000
-_LOCK_NOT_AVAILABLE = "55P03"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,17 +105,11 @@ def prune(
             report.busy.extend(c.name for c in children[i:])
             break
     for cutoff, orgs in plan.groups.items():
-        _delete_in_batches(engine, target, cutoff, orgs, export, columns, batch_size, report)
+        if target.hypertable is not None:
+            delete_by_segment(engine, target, cutoff, orgs, export, columns, report)
+        else:
+            _delete_in_batches(engine, target, cutoff, orgs, export, columns, batch_size, report)
     return report
-
-
-@contextmanager
-def _worker(engine: Engine, lock_timeout: str) -> Iterator[Connection]:
-    with engine.begin() as conn:
-        act_as(conn, Scope(DbRole.WORKER))
-        conn.execute(text(f"SET LOCAL lock_timeout = '{lock_timeout}'"))
-        conn.execute(text("SET LOCAL TimeZone = 'UTC'"))
-        yield conn
 
 
 def _columns(conn: Connection, target: Target) -> list[ExportColumn]:
@@ -254,24 +249,6 @@ def _export_child(
         path, rows = export.write(target.relation, columns, result.partitions())
     written.append(path)
     return rows
-
-
-def _lock_timeout(exc: DBAPIError) -> bool:
-    return getattr(exc.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE
-
-
-@contextmanager
-def _exporting(report: RelationReport) -> Iterator[list[Path | None]]:
-    """Collects the files a step writes; keeps them if the step commits, else removes them."""
-    written: list[Path | None] = []
-    try:
-        yield written
-    except BaseException:
-        for path in written:
-            if path is not None:
-                path.unlink(missing_ok=True)
-        raise
-    report.files.extend(p for p in written if p is not None)
 
 
 _COLUMNS = """

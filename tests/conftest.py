@@ -5,6 +5,16 @@ or the one ``AEOS_TEST_DATABASE_URL`` names (a superuser URL; use it for a serve
 TimescaleDB). Each engine the server supports gets a template database migrated once per
 run; each test gets a clone of it (``CREATE DATABASE ... TEMPLATE``), which takes tens of
 milliseconds, and it is dropped afterwards.
+
+TimescaleDB runs background jobs (refresh and columnstore policies) on a timer, so a test
+could pass or fail depending on whether one happened to run. Here none runs on its own
+(the template has every job unscheduled), and every test on TimescaleDB runs twice, in
+two states (the ``job_state`` parameter; ids ``jobs-idle`` and ``jobs-ran``): before any
+policy has run, and after every job of the database has been run to completion. Tests
+mark the moment the jobs may have run with ``background_jobs.settle(db)`` (after seeding,
+before acting); in the ``jobs-ran`` state the fixtures also run every job when the
+database is created and again when the test ends (a job that fails on what the test left
+fails the test). The same assertions hold in both states.
 """
 
 from __future__ import annotations
@@ -17,11 +27,13 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg import sql
+from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
 from storage.database import APP_ROLE, Database
@@ -29,6 +41,7 @@ from storage.embedded import EmbeddedPostgres, free_port
 from storage.errors import MigrationError
 from storage.migrate import StorageEngine, migrate, timescale_available
 from storage.settings import EngineChoice, parse_database_url
+from tests._tsdb_jobs import assert_no_job_ran, run_every_job, unschedule_every_job
 
 TEST_APP_PASSWORD = "aeos-test-app-password"
 FAST_SERVER_SETTINGS = {
@@ -132,7 +145,9 @@ def _template(
             )
             # TimescaleDB's job scheduler keeps a session on every database with the
             # extension, and a template must have none: stop it, then close the door.
+            # Its clones must not run jobs on their own either (see the module docstring).
             if engine is StorageEngine.TIMESCALE:
+                unschedule_every_job(pg_server.conninfo(name))
                 with psycopg.connect(pg_server.conninfo(name), autocommit=True) as tmpl:
                     tmpl.execute("SELECT _timescaledb_functions.stop_background_workers()")
             conn.execute(
@@ -173,6 +188,98 @@ def engine_kind(request: pytest.FixtureRequest) -> StorageEngine:
     return kind
 
 
+JOBS_IDLE = "jobs-idle"
+JOBS_RAN = "jobs-ran"
+
+
+@pytest.fixture(scope="module", params=[JOBS_IDLE, JOBS_RAN])
+def job_state(request: pytest.FixtureRequest) -> str:
+    """Whether TimescaleDB's jobs have not run at all, or have all run to completion."""
+    state: str = request.param
+    return state
+
+
+@dataclass(frozen=True)
+class BackgroundJobs:
+    """The TimescaleDB jobs of the test's databases, in the test's ``job_state``."""
+
+    server: PgServer
+    state: str
+
+    def settle(self, db: Database | Engine | str) -> None:
+        """The moment the jobs may have run: in ``jobs-ran`` run them all, to completion;
+        in ``jobs-idle`` check that none ran. Nothing on the PostgreSQL engine.
+
+        ``db``: a database, an engine on it, or its name.
+        """
+        name = _name(db)
+        conninfo = self.server.conninfo(name)
+        if not _has_timescale(conninfo):
+            return
+        if self.state == JOBS_RAN:
+            run_every_job(conninfo)
+        else:
+            assert_no_job_ran(conninfo, CREATED_AT[name])
+
+
+#: The job state of each database a fixture made (by name), for :func:`settle`.
+_JOBS_OF: dict[str, BackgroundJobs] = {}
+
+
+def settle(db: Database | Engine | str) -> None:
+    """``background_jobs.settle(db)`` for a database made by the ``database`` fixture (or
+    registered with :func:`track_jobs`), from any helper that has the database or an
+    engine on it; nothing for one that is not tracked."""
+    jobs = _JOBS_OF.get(_name(db))
+    if jobs is not None:
+        jobs.settle(db)
+
+
+@contextlib.contextmanager
+def track_jobs(db: Database, jobs: BackgroundJobs) -> Iterator[Database]:
+    """Lets :func:`settle` find ``db``'s job state while the block runs."""
+    _JOBS_OF[_name(db)] = jobs
+    try:
+        yield db
+    finally:
+        _JOBS_OF.pop(_name(db), None)
+
+
+def _name(db: Database | Engine | str) -> str:
+    if isinstance(db, str):
+        return db
+    url = db.url if isinstance(db, Engine) else db.admin_url
+    return url.database or ""
+
+
+def _has_timescale(conninfo: str) -> bool:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'")
+        return bool(row.fetchone()[0])  # type: ignore[index]
+
+
+@pytest.fixture
+def background_jobs(pg_server: PgServer, job_state: str) -> BackgroundJobs:
+    """Runs (or checks idle) the TimescaleDB jobs of a database: ``settle(db)``."""
+    return BackgroundJobs(pg_server, job_state)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Only TimescaleDB has background jobs: elsewhere the ``jobs-ran`` state is dropped."""
+    keep, drop = [], []
+    for item in items:
+        params = getattr(item, "callspec", None)
+        ran = params is not None and params.params.get("job_state") == JOBS_RAN
+        (drop if ran and item.get_closest_marker("timescale") is None else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+#: When each database of this run was created (by the server's clock).
+CREATED_AT: dict[str, datetime] = {}
+
+
 @contextlib.contextmanager
 def fresh_database(
     pg_server: PgServer, templates: dict[StorageEngine, str], engine: StorageEngine
@@ -180,6 +287,8 @@ def fresh_database(
     """A fresh migrated database on ``engine`` (several per test, e.g. per example)."""
     template = _template(pg_server, templates, engine)
     name = f"aeos_test_{uuid.uuid4().hex[:12]}"
+    with _admin(pg_server) as conn:
+        CREATED_AT[name] = conn.execute("SELECT clock_timestamp()").fetchone()[0]  # type: ignore[index]
     create_database(pg_server, name, template)
     db = Database(pg_server.admin_url.set(database=name), TEST_APP_PASSWORD)
     try:
@@ -191,11 +300,20 @@ def fresh_database(
 
 @pytest.fixture
 def database(
-    pg_server: PgServer, templates: dict[StorageEngine, str], engine_kind: StorageEngine
+    pg_server: PgServer,
+    templates: dict[StorageEngine, str],
+    engine_kind: StorageEngine,
+    background_jobs: BackgroundJobs,
 ) -> Iterator[Database]:
-    """A fresh migrated database for one test, on each engine the server supports."""
-    with fresh_database(pg_server, templates, engine_kind) as db:
-        yield db
+    """A fresh migrated database for one test, on each engine the server supports (on
+    TimescaleDB in each job state; in ``jobs-ran`` every job runs first and last)."""
+    with fresh_database(pg_server, templates, engine_kind) as db, track_jobs(db, background_jobs):
+        if background_jobs.state == JOBS_RAN:
+            background_jobs.settle(db)
+            yield db
+            background_jobs.settle(db)
+        else:
+            yield db
 
 
 @pytest.fixture

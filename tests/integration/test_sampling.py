@@ -26,6 +26,7 @@ from storage.sampling import (
     trace_sampled,
 )
 from storage.writer import IngestWriter
+from tests.conftest import settle as jobs_may_have_run
 
 T0 = datetime(2026, 11, 18, tzinfo=UTC)
 WINDOW = timedelta(hours=24)
@@ -125,6 +126,8 @@ def count(db: Database, table: str) -> int:
 
 
 def sweep(db: Database, **kwargs: Any) -> Any:
+    """A sweep, at a moment TimescaleDB's jobs may have run (see ``tests.conftest``)."""
+    jobs_may_have_run(db)
     return sweep_traces(db.app_engine(), kwargs.pop("now", NOW), window=WINDOW, **kwargs)
 
 
