@@ -266,7 +266,8 @@ def background_jobs(pg_server: PgServer, job_state: str) -> BackgroundJobs:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Only TimescaleDB has background jobs: elsewhere the ``jobs-ran`` state is dropped."""
-    keep, drop = [], []
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
     for item in items:
         params = getattr(item, "callspec", None)
         ran = params is not None and params.params.get("job_state") == JOBS_RAN
@@ -288,7 +289,9 @@ def fresh_database(
     template = _template(pg_server, templates, engine)
     name = f"aeos_test_{uuid.uuid4().hex[:12]}"
     with _admin(pg_server) as conn:
-        CREATED_AT[name] = conn.execute("SELECT clock_timestamp()").fetchone()[0]  # type: ignore[index]
+        row = conn.execute("SELECT clock_timestamp()").fetchone()
+        assert row is not None and isinstance(row[0], datetime)
+        CREATED_AT[name] = row[0]
     create_database(pg_server, name, template)
     db = Database(pg_server.admin_url.set(database=name), TEST_APP_PASSWORD)
     try:

@@ -36,12 +36,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from storage._retention_export import ExportColumn, ParquetExport
-from storage._retention_steps import exporting, lock_timeout, worker_transaction
-from storage._retention_targets import Target, quote
+from storage.retention import _sql as q
+from storage.retention._export import ExportColumn, ParquetExport
+from storage.retention._steps import exporting, lock_timeout, worker_transaction
+from storage.retention._targets import Target
 
 if TYPE_CHECKING:
-    from storage._retention_prune import RelationReport
+    from storage.retention._prune import RelationReport
 
 SEGMENT_LOCK_TIMEOUT = "5s"
 EXPORT_FETCH_ROWS = 20_000
@@ -104,13 +105,13 @@ def _segments(
     found: list[Segment] = []
     with worker_transaction(engine, SEGMENT_LOCK_TIMEOUT) as conn:
         chunks = conn.execute(
-            text(_CHUNKS), {"schema": schema, "name": name, "cutoff": cutoff}
+            text(q.CHUNKS_BEFORE), {"schema": schema, "name": name, "cutoff": cutoff}
         ).all()
         for chunk in chunks:
             lo = target.cutoff_value(chunk.range_start)
             hi = target.cutoff_value(min(chunk.range_end, cutoff))
             if target.per_org:
-                sql = f"SELECT DISTINCT r.org_id FROM {target.rows_in} AS r WHERE {_where(target)}"
+                sql = q.segment_orgs(target.rows_in, _where(target))
                 params = {"orgs": list(orgs), "lo": lo, "hi": hi}
                 with_rows = sorted(conn.execute(text(sql), params).scalars(), key=str)
                 found += [Segment(chunk.name, org, lo, hi) for org in with_rows]
@@ -120,11 +121,7 @@ def _segments(
 
 
 def _where(target: Target, *, one_org: bool = False) -> str:
-    column = f"r.{quote(target.time_column)}"
-    range_ = f"{column} >= :lo AND {column} < :hi"
-    if not target.per_org:
-        return range_
-    return f"r.org_id = {':org' if one_org else 'ANY(:orgs)'} AND {range_}"
+    return q.segment_where(target.time_column, per_org=target.per_org, one_org=one_org)
 
 
 def _prune_segment(
@@ -136,36 +133,22 @@ def _prune_segment(
 ) -> tuple[int, Any]:
     """Counts or exports the segment, then deletes it; returns (rows, file or None)."""
     # Constants, not parameters, for the columnstore's batch filters (see the docstring).
-    conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-    conn.execute(
-        text("SELECT aeos_retention_lock(CAST(:chunk AS regclass))"), {"chunk": segment.chunk}
-    )
+    conn.execute(text(q.FORCE_CUSTOM_PLAN))
+    conn.execute(text(q.RETENTION_LOCK), {"child": segment.chunk})
     where = _where(target, one_org=True)
     params = {"org": segment.org_id, "lo": segment.lo, "hi": segment.hi}
     path = None
     if export is None:
-        rows = conn.execute(
-            text(f"SELECT count(*) FROM {target.rows_in} AS r WHERE {where}"), params
-        ).scalar_one()
+        rows = conn.execute(text(q.count_where(target.rows_in, where)), params).scalar_one()
     else:
+        selected = ", ".join(c.select for c in columns)
         result = conn.execute(
-            text(
-                f"SELECT {', '.join(c.select for c in columns)} FROM {target.rows_in} AS r "
-                f"WHERE {where}"
-            ),
+            text(q.select_where(target.rows_in, selected, where)),
             params,
             execution_options={"yield_per": EXPORT_FETCH_ROWS},
         )
         with closing(result):
             path, rows = export.write(target.relation, columns, result.partitions())
     if rows:
-        conn.execute(text(f"DELETE FROM {target.rows_in} AS r WHERE {where}"), params)
+        conn.execute(text(q.delete_where(target.rows_in, where)), params)
     return int(rows), path
-
-
-_CHUNKS = """
-SELECT format('%I.%I', chunk_schema, chunk_name) AS name, range_start, range_end
-  FROM timescaledb_information.chunks
- WHERE hypertable_schema = :schema AND hypertable_name = :name AND range_start < :cutoff
- ORDER BY range_start
-"""

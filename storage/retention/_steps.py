@@ -10,6 +10,7 @@ from typing import Protocol
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
+from storage.retention import _sql as q
 from storage.tenancy import DbRole, Scope, act_as
 
 _LOCK_NOT_AVAILABLE = "55P03"
@@ -26,8 +27,8 @@ def worker_transaction(engine: Engine, lock_timeout: str) -> Iterator[Connection
     """A short transaction as ``aeos_worker``, in UTC, waiting at most ``lock_timeout``."""
     with engine.begin() as conn:
         act_as(conn, Scope(DbRole.WORKER))
-        conn.execute(text(f"SET LOCAL lock_timeout = '{lock_timeout}'"))
-        conn.execute(text("SET LOCAL TimeZone = 'UTC'"))
+        conn.execute(text(q.set_lock_timeout(lock_timeout)))
+        conn.execute(text(q.SET_UTC))
         yield conn
 
 
