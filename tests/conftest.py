@@ -258,7 +258,7 @@ def _has_timescale(conninfo: str) -> bool:
         return bool(row.fetchone()[0])  # type: ignore[index]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def background_jobs(pg_server: PgServer, job_state: str) -> BackgroundJobs:
     """Runs (or checks idle) the TimescaleDB jobs of a database: ``settle(db)``."""
     return BackgroundJobs(pg_server, job_state)
@@ -290,7 +290,8 @@ def fresh_database(
     name = f"aeos_test_{uuid.uuid4().hex[:12]}"
     with _admin(pg_server) as conn:
         row = conn.execute("SELECT clock_timestamp()").fetchone()
-        assert row is not None and isinstance(row[0], datetime)
+        assert row is not None
+        assert isinstance(row[0], datetime)
         CREATED_AT[name] = row[0]
     create_database(pg_server, name, template)
     db = Database(pg_server.admin_url.set(database=name), TEST_APP_PASSWORD)

@@ -133,7 +133,8 @@ def _prune_segment(
 ) -> tuple[int, Any]:
     """Counts or exports the segment, then deletes it; returns (rows, file or None)."""
     # Constants, not parameters, for the columnstore's batch filters (see the docstring).
-    conn.execute(text(q.FORCE_CUSTOM_PLAN))
+    for setting in q.SEGMENT_SETTINGS:
+        conn.execute(text(setting))
     conn.execute(text(q.RETENTION_LOCK), {"child": segment.chunk})
     where = _where(target, one_org=True)
     params = {"org": segment.org_id, "lo": segment.lo, "hi": segment.hi}

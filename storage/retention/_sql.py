@@ -20,8 +20,12 @@ RETENTION_LOCK = "SELECT aeos_retention_lock(CAST(:child AS regclass))"
 
 
 # Pruning inside the chunks of a hypertable, segment by segment (storage.retention._segments):
-# the columnstore filters compressed batches only on constants, which a generic plan hides.
-FORCE_CUSTOM_PLAN = "SET LOCAL plan_cache_mode = force_custom_plan"
+# the columnstore filters compressed batches only on constants, which a generic plan hides;
+# a straddling batch is decompressed, and no cap may stop a step midway for good.
+SEGMENT_SETTINGS = (
+    "SET LOCAL plan_cache_mode = force_custom_plan",
+    "SET LOCAL timescaledb.max_tuples_decompressed_per_dml_transaction = 0",
+)
 CHUNKS_BEFORE = """
 SELECT format('%I.%I', chunk_schema, chunk_name) AS name, range_start, range_end
   FROM timescaledb_information.chunks

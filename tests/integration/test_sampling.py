@@ -320,10 +320,11 @@ def test_the_delete_reads_only_the_partitions_of_its_batch(
             .all()
         )
     assert len(relations) == len(days)  # one partition (chunk) per day
+    jobs_may_have_run(database)  # jobs-ran: the chunks are compressed
     plan = _plan(
         engine,
         {
-            "org_ids": [org], "trace_ids": [trace_ids[2]], "starts": [days[2]],
+            "org": org, "trace_ids": [trace_ids[2]], "starts": [days[2]],
             "ends": [days[2] + US], "lo": days[2], "hi": days[2] + US,
         },
     )  # fmt: skip
