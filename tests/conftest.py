@@ -8,13 +8,14 @@ milliseconds, and it is dropped afterwards.
 
 TimescaleDB runs background jobs (refresh and columnstore policies) on a timer, so a test
 could pass or fail depending on whether one happened to run. Here none runs on its own
-(the template has every job unscheduled), and every test on TimescaleDB runs twice, in
-two states (the ``job_state`` parameter; ids ``jobs-idle`` and ``jobs-ran``): before any
-policy has run, and after every job of the database has been run to completion. Tests
-mark the moment the jobs may have run with ``background_jobs.settle(db)`` (after seeding,
-before acting); in the ``jobs-ran`` state the fixtures also run every job when the
-database is created and again when the test ends (a job that fails on what the test left
-fails the test). The same assertions hold in both states.
+(the template has every job unscheduled). A test that uses the ``background_jobs``
+fixture (retention, sampling, rollups, late ingest: ``pytestmark =
+pytest.mark.usefixtures("background_jobs")``) runs twice on TimescaleDB, in two states
+(the ``job_state`` parameter; ids ``jobs-idle`` and ``jobs-ran``): before any policy has
+run, and after every job of the database has been run to completion. Tests mark the moment the jobs may have run with ``settle(db)`` (after seeding, before acting;
+several times if they like): in ``jobs-ran`` every job of the database then runs to
+completion (a job that fails fails the test), in ``jobs-idle`` the harness checks that
+none has run. The same assertions hold in both states.
 """
 
 from __future__ import annotations
@@ -265,13 +266,17 @@ def background_jobs(pg_server: PgServer, job_state: str) -> BackgroundJobs:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Only TimescaleDB has background jobs: elsewhere the ``jobs-ran`` state is dropped."""
+    """The ``jobs-ran`` state only for TimescaleDB tests that use ``background_jobs``
+    (elsewhere it would be the same test again)."""
     keep: list[pytest.Item] = []
     drop: list[pytest.Item] = []
     for item in items:
         params = getattr(item, "callspec", None)
         ran = params is not None and params.params.get("job_state") == JOBS_RAN
-        (drop if ran and item.get_closest_marker("timescale") is None else keep).append(item)
+        wanted = item.get_closest_marker("timescale") is not None and "background_jobs" in getattr(
+            item, "fixturenames", ()
+        )
+        (drop if ran and not wanted else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
@@ -304,19 +309,18 @@ def fresh_database(
 
 @pytest.fixture
 def database(
+    request: pytest.FixtureRequest,
     pg_server: PgServer,
     templates: dict[StorageEngine, str],
     engine_kind: StorageEngine,
-    background_jobs: BackgroundJobs,
 ) -> Iterator[Database]:
-    """A fresh migrated database for one test, on each engine the server supports (on
-    TimescaleDB in each job state; in ``jobs-ran`` every job runs first and last)."""
-    with fresh_database(pg_server, templates, engine_kind) as db, track_jobs(db, background_jobs):
-        if background_jobs.state == JOBS_RAN:
-            background_jobs.settle(db)
+    """A fresh migrated database for one test, on each engine the server supports (and
+    in each job state, for a test that uses ``background_jobs``: see :func:`settle`)."""
+    with fresh_database(pg_server, templates, engine_kind) as db:
+        if "background_jobs" not in request.fixturenames:
             yield db
-            background_jobs.settle(db)
-        else:
+            return
+        with track_jobs(db, request.getfixturevalue("background_jobs")):
             yield db
 
 

@@ -26,7 +26,6 @@ from storage.migrate import StorageEngine
 from tests.conftest import (
     CREATED_AT,
     ENGINES,
-    JOBS_RAN,
     TEST_APP_PASSWORD,
     BackgroundJobs,
     PgServer,
@@ -161,8 +160,6 @@ def service(
         CREATED_AT[name] = row[0]
     create_database(pg_server, name, template)
     jobs = BackgroundJobs(pg_server, job_state)
-    if job_state == JOBS_RAN:
-        jobs.settle(name)
     url = pg_server.admin_url.set(database=name)
     proc, env, banner, (grpc_port, http_port, api_port) = start_service(
         url,

@@ -29,7 +29,7 @@ from storage import admin
 from tests.conftest import JOBS_RAN, settle
 from tests.e2e.conftest import RunningService
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("background_jobs")]
 
 DAY_NS = 86_400 * 10**9
 SECOND_NS = 10**9

@@ -27,6 +27,9 @@ from storage.ingest.writer import IngestWriter, WriteResult
 from storage.migrate import StorageEngine
 from tests.conftest import settle
 
+# Both TimescaleDB job states (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("background_jobs")
+
 PER_BATCH = 100
 
 

@@ -27,6 +27,9 @@ from storage.tenancy import DbRole, Scope, act_as
 from tests.conftest import settle
 from tests.integration.test_cli import _url, aeos
 
+# Both TimescaleDB job states (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("background_jobs")
+
 FAILURE = (
     "retention: pruning events failed: InsufficientPrivilege: permission denied for table events"
 )

@@ -31,6 +31,9 @@ from storage.schema import RETENTION_CLASSES, ROLLUP_TABLES
 from storage.tenancy import DbRole, Scope, act_as
 from tests.conftest import settle as jobs_may_have_run
 
+# Both TimescaleDB job states (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("background_jobs")
+
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 US = timedelta(microseconds=1)
 DAY = timedelta(days=1)

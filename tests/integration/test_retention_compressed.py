@@ -26,6 +26,9 @@ from storage.migrate import StorageEngine
 from tests.conftest import BackgroundJobs
 from tests.integration.test_cli import _url, aeos
 
+# Both TimescaleDB job states (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("background_jobs")
+
 DAYS = 20
 PER_DAY = 6
 

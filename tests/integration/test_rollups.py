@@ -36,7 +36,6 @@ from storage.schema import ROLLUP_TABLES
 from storage.tenancy import DbRole, Scope, act_as
 from tests.conftest import (
     ENGINES,
-    JOBS_RAN,
     BackgroundJobs,
     PgServer,
     fresh_database,
@@ -200,10 +199,8 @@ async def _write(db: Database, work: Workload, seed: int) -> None:
 def _database(
     pg_server: PgServer, templates: Any, engine: StorageEngine, jobs: BackgroundJobs
 ) -> Iterator[Database]:
-    """A fresh database in the test's job state (``jobs-ran``: every job ran already)."""
+    """A fresh database in the test's job state (``tests.conftest.settle``)."""
     with fresh_database(pg_server, templates, engine) as db, track_jobs(db, jobs):
-        if jobs.state == JOBS_RAN:
-            settle(db)
         yield db
 
 

@@ -28,6 +28,9 @@ from storage.jobs.sampling import (
 from storage.migrate import StorageEngine
 from tests.conftest import settle as jobs_may_have_run
 
+# Both TimescaleDB job states (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("background_jobs")
+
 T0 = datetime(2026, 11, 18, tzinfo=UTC)
 WINDOW = timedelta(hours=24)
 NOW = T0 + timedelta(hours=30)
