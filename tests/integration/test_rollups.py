@@ -234,6 +234,9 @@ def assert_rollups_match_raw(conn: Connection) -> int:
     return compared
 
 
+# On TimescaleDB every example refreshes every continuous aggregate over all time; on a
+# loaded machine twelve of them take longer than the suite's default 300 s per test.
+@pytest.mark.timeout(1800)
 @pytest.mark.parametrize("engine", ENGINES)
 @settings(
     max_examples=12,
@@ -303,6 +306,7 @@ def _rounded(value: Any) -> Any:
 
 
 @pytest.mark.timescale
+@pytest.mark.timeout(1800)
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_both_engines_give_equal_rollups(
