@@ -357,6 +357,8 @@ def jobs_list(
             f"{row['job']:16}  {_seconds_text(row['interval_s']):>8}  {when:19}  "
             f"{row['status'] or '-':7}  {seconds:>8}  {row['instance'] or '-'}"
         )
+        if row["failure"]:
+            typer.echo(f"{'':16}  failed: {row['failure']}")
 
 
 def _job_row(job: scheduler.Job, last: scheduler.JobStatus | None) -> dict[str, Any]:
@@ -370,6 +372,7 @@ def _job_row(job: scheduler.Job, last: scheduler.JobStatus | None) -> dict[str, 
         "instance": last.instance if last else None,
         "summary": dict(last.summary) if last else None,
         "error": last.error if last else None,
+        "failure": last.failure if last else None,
         "last_success_at": last.last_success_at if last else None,
     }
 
@@ -416,11 +419,11 @@ def jobs_run(
             "seconds": result.seconds,
             "summary": result.summary,
             "error": result.error,
+            "failure": result.failure,
         }
     )
     if result.outcome is scheduler.Outcome.FAILED:
-        last = (result.error or "").strip().splitlines()[-1:] or ["unknown error"]
-        _fail(f"job {name} failed: {last[0]}")
+        _fail(f"job {name} failed: {result.failure or 'unknown error'}")
 
 
 def _parse_time(raw: str) -> datetime:

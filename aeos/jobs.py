@@ -12,12 +12,14 @@ from sqlalchemy import Engine
 from storage.jobs.partitions import maintain_partitions
 from storage.jobs.sampling import sweep_traces
 from storage.jobs.scheduler import Job, JobRegistry
+from storage.jobs.timescale_jobs import check_timescale_jobs
 from storage.retention.run import run_retention
 from storage.settings import StorageSettings
 
 PARTITIONS_EVERY = timedelta(hours=1)
 SAMPLING_SWEEP_EVERY = timedelta(minutes=5)
 RETENTION_EVERY = timedelta(hours=1)
+TIMESCALE_JOBS_EVERY = timedelta(minutes=1)
 
 
 def service_jobs(settings: StorageSettings) -> JobRegistry:
@@ -35,4 +37,5 @@ def service_jobs(settings: StorageSettings) -> JobRegistry:
         .add(Job("partitions", PARTITIONS_EVERY, maintain_partitions))
         .add(Job("sampling-sweep", SAMPLING_SWEEP_EVERY, sampling_sweep))
         .add(Job("retention", RETENTION_EVERY, retention))
+        .add(Job("timescale-jobs", TIMESCALE_JOBS_EVERY, check_timescale_jobs))
     )

@@ -200,6 +200,7 @@ def test_jobs_run_and_list(database: Database) -> None:
         ("partitions", None),
         ("sampling-sweep", None),
         ("retention", None),
+        ("timescale-jobs", None),
     ]
 
     swept = aeos("jobs", "run", "sampling-sweep", "--now", NOW.isoformat(), url=_url(database))
