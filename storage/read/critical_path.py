@@ -97,7 +97,7 @@ class _Walk:
 
     def sorted_kids(self, kids: list[bytes]) -> list[bytes]:
         def key(sid: bytes) -> tuple[int, int, bytes]:
-            lo, hi = self.bounds[sid]
+            _lo, hi = self.bounds[sid]
             return (-hi, self.forest.spans[sid].start_us, sid)
 
         return sorted(kids, key=key)

@@ -1,0 +1,415 @@
+"""The trace-query core: traces by id, trace search, services, operations, dependencies.
+
+Both the trace API (``/v1/traces``) and the Jaeger-compatible API (``/jaeger``) read
+through these functions, so they cannot disagree. Every function takes a connection
+already scoped by ``storage.transaction.scoped_transaction``: a tenant sees only its
+org (the database enforces it); staff and support see every org unless ``org_id``
+narrows the query. Returned records are new, immutable objects owned by the caller.
+Times are integer microseconds since the epoch (the columns' precision).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+from sqlalchemy import Connection, Row
+
+from storage.errors import InvalidInputError, NotFoundError
+from storage.read import _traces_sql as sql
+from storage.read._trace_records import (
+    LlmCost,
+    SpanEvent,
+    SpanLink,
+    SpanRecord,
+    Trace,
+    TraceSummary,
+)
+
+__all__ = [
+    "BROAD_SPAN_SEARCH",
+    "BROAD_TRACE_SEARCH",
+    "Dependency",
+    "LlmCost",
+    "Operation",
+    "QueryTooBroadError",
+    "SpanEvent",
+    "SpanFilter",
+    "SpanLink",
+    "SpanRecord",
+    "TaskRunRef",
+    "Trace",
+    "TraceQuery",
+    "TraceSummary",
+    "find_traces",
+    "get_trace",
+    "get_traces",
+    "list_operations",
+    "list_services",
+    "search_traces",
+    "service_dependencies",
+    "task_run",
+]
+
+#: Longest range a search with span conditions but no service (nor task run) may cover:
+#: it reads every span of the org in the range.
+BROAD_SPAN_SEARCH = timedelta(hours=1)
+#: Longest range a search without a service and without span conditions may cover (it
+#: walks trace summaries, one row per trace, newest first).
+BROAD_TRACE_SEARCH = timedelta(hours=24)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# Attribute keys answered from typed span columns (the receiver maps them there), then
+# the keys of Jaeger's OTLP conventions (span.kind, otel.status_code, error, ...).
+_COLUMN_KEYS = {
+    "service.name": "service_name",
+    "mosaic.task_run.id": "task_run_id",
+    "aeos.agent.id": "agent_id",
+    "aeos.fleet.id": "fleet_id",
+    "aeos.subsystem": "subsystem",
+    "gen_ai.operation.name": "gen_ai_operation",
+    "gen_ai.provider.name": "gen_ai_provider",
+    "gen_ai.system": "gen_ai_provider",
+    "otel.scope.name": "scope_name",
+    "otel.status_description": "status_message",
+}
+SPAN_KINDS = {"unspecified": 0, "internal": 1, "server": 2, "client": 3, "producer": 4,
+              "consumer": 5}  # fmt: skip
+STATUS_CODES = {"unset": 0, "ok": 1, "error": 2}
+_SELECTIVE_KEYS = frozenset({"mosaic.task_run.id"})  # indexed on spans
+
+
+class QueryTooBroadError(InvalidInputError):
+    """A search that cannot be answered fast; ``advice`` says what to narrow."""
+
+    def __init__(self, message: str, advice: str) -> None:
+        super().__init__(f"{message}; {advice}")
+        self.advice = advice
+
+
+@dataclass(frozen=True, slots=True)
+class SpanFilter:
+    """Conditions that one span of a trace must meet together (Jaeger's search)."""
+
+    service: str | None = None
+    operation: str | None = None
+    attributes: tuple[tuple[str, str], ...] = ()
+    min_duration_us: int | None = None
+    max_duration_us: int | None = None
+
+    def has_conditions(self) -> bool:
+        """Whether spans must be read to answer (anything beyond the trace summary)."""
+        return bool(
+            self.service or self.operation or self.attributes
+            or self.min_duration_us is not None or self.max_duration_us is not None
+        )  # fmt: skip
+
+    def selective(self) -> bool:
+        """A service or an indexed attribute: cheap over any range."""
+        return bool(self.service) or any(k in _SELECTIVE_KEYS for k, _ in self.attributes)
+
+
+@dataclass(frozen=True, slots=True)
+class TraceQuery:
+    """A trace search: spans conditions, trace conditions, range, order and bound."""
+
+    start: datetime
+    end: datetime
+    spans: SpanFilter = field(default_factory=SpanFilter)
+    status: Literal["error", "ok"] | None = None
+    min_duration_us: int | None = None
+    max_duration_us: int | None = None
+    limit: int = 20
+    before: tuple[int, bytes] | None = None  # keyset: (trace start µs, trace id)
+    org_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """An operation (span name) of a service, with its span kind when asked for."""
+
+    name: str
+    kind: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Dependency:
+    """Calls from spans of ``parent`` to spans of ``child`` (another service)."""
+
+    parent: str
+    child: str
+    call_count: int
+    error_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRunRef:
+    """A task run and the trace it ran in."""
+
+    task_run_id: str
+    task_id: str | None
+    agent_id: str | None
+    status: str
+    trace_id: bytes | None
+    cost_usd: Decimal
+    started_at: datetime | None
+    ended_at: datetime | None
+    duration_ms: float | None
+
+
+def get_trace(conn: Connection, trace_id: bytes, *, org_id: uuid.UUID | None = None) -> Trace:
+    """The trace with all its stored spans, their events, links and LLM costs.
+
+    A trace whose spans were pruned by sampling comes back with its summary and no
+    spans (``Trace.pruned``); its costs are never pruned.
+
+    Raises:
+        NotFoundError: no such trace visible to this connection.
+    """
+    row = conn.execute(sql.SUMMARY_BY_ID, {"trace_id": trace_id, "org_id": org_id}).one_or_none()
+    if row is None:
+        raise NotFoundError(f"trace {trace_id.hex()} not found")
+    return get_traces(conn, [_summary(row)])[0]
+
+
+def get_traces(conn: Connection, summaries: Sequence[TraceSummary]) -> list[Trace]:
+    """Full traces for ``summaries`` (same order), in three statements whatever the count."""
+    if not summaries:
+        return []
+    keys = {
+        "orgs": [s.org_id for s in summaries],
+        "ids": [s.trace_id for s in summaries],
+        "los": [_at(s.start_us) for s in summaries],
+        "his": [_at(s.end_us) for s in summaries],
+    }
+    events: dict[tuple[bytes, bytes], list[SpanEvent]] = {}
+    for r in conn.execute(sql.EVENTS_OF_TRACES, keys):
+        events.setdefault((bytes(r.trace_id), bytes(r.span_id)), []).append(_event(r))
+    spans: dict[bytes, list[SpanRecord]] = {}
+    for r in conn.execute(sql.SPANS_OF_TRACES, keys):
+        tid = bytes(r.trace_id)
+        spans.setdefault(tid, []).append(_span(r, events.get((tid, bytes(r.span_id)), ())))
+    costs: dict[bytes, list[LlmCost]] = {}
+    for r in conn.execute(sql.COSTS_OF_TRACES, keys):
+        costs.setdefault(bytes(r.trace_id), []).append(_cost(r))
+    return [
+        Trace(s, tuple(spans.get(s.trace_id, ())), tuple(costs.get(s.trace_id, ())))
+        for s in summaries
+    ]
+
+
+def search_traces(conn: Connection, query: TraceQuery) -> list[TraceSummary]:
+    """Trace summaries matching ``query``, newest start first, at most ``query.limit``.
+
+    Raises:
+        QueryTooBroadError: the range is too long for the filters given.
+        InvalidInputError: a bad condition (unknown span kind or status code, ...).
+    """
+    check_breadth(query)
+    trace_where, params = _trace_conditions(query)
+    span_where: list[str] | None = None
+    if query.spans.has_conditions():
+        span_where, span_params = _span_conditions(query.spans, query.org_id)
+        params.update(span_params)
+    params.update(start=query.start, end=query.end, limit=query.limit)
+    statement = sql.trace_search(trace_where, span_where)
+    return [_summary(r) for r in conn.execute(statement, params)]
+
+
+def find_traces(conn: Connection, query: TraceQuery) -> list[Trace]:
+    """:func:`search_traces`, then the full traces (Jaeger's search returns whole traces)."""
+    return get_traces(conn, search_traces(conn, query))
+
+
+def check_breadth(query: TraceQuery) -> None:
+    """Refuses a search whose range is too long for its filters (see the constants)."""
+    span = query.end - query.start
+    if span <= timedelta(0):
+        raise InvalidInputError("the search range must end after it starts")
+    if query.spans.selective():
+        return
+    limit = BROAD_SPAN_SEARCH if query.spans.has_conditions() else BROAD_TRACE_SEARCH
+    if span > limit:
+        raise QueryTooBroadError(
+            f"a search over {_hours(span)} without a service reads too many spans",
+            f"name a service (or a task run, mosaic.task_run.id), or search at most "
+            f"{_hours(limit)} at a time",
+        )
+
+
+def list_services(
+    conn: Connection, since: datetime, *, org_id: uuid.UUID | None = None
+) -> list[str]:
+    """Names of the services that sent spans since ``since``, sorted."""
+    rows = conn.execute(sql.SERVICES, {"since": since, "org_id": org_id})
+    return [r.service_name for r in rows]
+
+
+def list_operations(
+    conn: Connection,
+    service: str,
+    since: datetime,
+    *,
+    kind: int | None = None,
+    with_kinds: bool = False,
+    org_id: uuid.UUID | None = None,
+) -> list[Operation]:
+    """The span names of ``service`` since ``since`` (with their kinds when asked)."""
+    params: dict[str, Any] = {"service": service, "since": since, "org_id": org_id}
+    if kind is None and not with_kinds:
+        return [Operation(r.operation) for r in conn.execute(sql.OPERATIONS, params)]
+    rows = conn.execute(sql.OPERATIONS_WITH_KIND, {**params, "kind": kind})
+    return [Operation(r.operation, r.kind) for r in rows]
+
+
+def service_dependencies(
+    conn: Connection, start: datetime, end: datetime, *, org_id: uuid.UUID | None = None
+) -> list[Dependency]:
+    """Parent service → child service call and error counts of spans starting in range."""
+    rows = conn.execute(sql.DEPENDENCIES, {"start": start, "end": end, "org_id": org_id})
+    return [
+        Dependency(r.parent or "", r.child or "", int(r.call_count), int(r.error_count))
+        for r in rows
+    ]
+
+
+def task_run(conn: Connection, task_run_id: str, *, org_id: uuid.UUID | None = None) -> TaskRunRef:
+    """One task run.
+
+    Raises:
+        NotFoundError: no such task run visible to this connection.
+    """
+    r = conn.execute(sql.TASK_RUN, {"task_run_id": task_run_id, "org_id": org_id}).one_or_none()
+    if r is None:
+        raise NotFoundError(f"task run {task_run_id!r} not found")
+    return TaskRunRef(
+        r.task_run_id, r.task_id, r.agent_id, r.status,
+        bytes(r.trace_id) if r.trace_id is not None else None, Decimal(r.cost_usd),
+        r.started_at, r.ended_at, r.duration_ms,
+    )  # fmt: skip
+
+
+def _trace_conditions(query: TraceQuery) -> tuple[list[str], dict[str, Any]]:
+    where: list[str] = []
+    params: dict[str, Any] = {}
+    c = sql.TRACE_CONDITIONS
+    if query.status is not None:
+        where.append(c["error"] if query.status == "error" else c["no_error"])
+    if query.min_duration_us is not None:
+        where.append(c["min_duration"])
+        params["min_trace_ms"] = query.min_duration_us / 1000
+    if query.max_duration_us is not None:
+        where.append(c["max_duration"])
+        params["max_trace_ms"] = query.max_duration_us / 1000
+    if query.org_id is not None:
+        where.append(c["org"])
+        params["org_id"] = query.org_id
+    if query.before is not None:
+        where.append(c["before"])
+        params.update(before_start=_at(query.before[0]), before_id=query.before[1])
+    return where, params
+
+
+def _span_conditions(f: SpanFilter, org_id: uuid.UUID | None) -> tuple[list[str], dict[str, Any]]:
+    c = sql.SPAN_CONDITIONS
+    where: list[str] = []
+    params: dict[str, Any] = {}
+    for name, value, key, convert in (
+        ("service", f.service, "service", None),
+        ("operation", f.operation, "operation", None),
+        ("min_duration", f.min_duration_us, "min_span_ms", 1000),
+        ("max_duration", f.max_duration_us, "max_span_ms", 1000),
+        ("org", org_id, "org_id", None),
+    ):
+        if value:
+            where.append(c[name])
+            params[key] = value / convert if convert and isinstance(value, int) else value
+    for i, (key, value) in enumerate(f.attributes):
+        fragment, param = attribute_condition(i, key, value)
+        where.append(fragment)
+        params.update(param)
+    return where, params
+
+
+def attribute_condition(i: int, key: str, value: str) -> tuple[str, dict[str, Any]]:
+    """The SQL condition for attribute ``key`` = ``value`` (condition number ``i``).
+
+    Mapped keys read their typed column; Jaeger's tag conventions (``error``,
+    ``span.kind``, ``otel.status_code``) read kind and status; any other key matches the
+    span's or its resource's attribute by its text (so ``200`` matches the integer 200).
+
+    Raises:
+        InvalidInputError: a value that the convention does not allow.
+    """
+    v = f"v{i}"
+    lowered = value.strip().lower()
+    if key == "error":
+        if lowered not in ("true", "false"):
+            raise InvalidInputError(f"tag error must be true or false, not {value!r}")
+        return ("s.status_code = 2" if lowered == "true" else "s.status_code <> 2"), {}
+    if key in ("span.kind", "otel.status_code"):
+        table, column = (
+            (SPAN_KINDS, "kind") if key == "span.kind" else (STATUS_CODES, "status_code")
+        )
+        if lowered not in table:
+            raise InvalidInputError(f"tag {key} must be one of {', '.join(table)}, not {value!r}")
+        return f"s.{column} = :{v}", {v: table[lowered]}
+    mapped = _COLUMN_KEYS.get(key)
+    if mapped is not None:
+        return sql.COLUMN_CONDITION.format(column=mapped, i=i), {v: value}
+    return sql.ATTRIBUTE_CONDITION.format(i=i), {f"k{i}": key, v: value}
+
+
+def _hours(span: timedelta) -> str:
+    hours = span.total_seconds() / 3600
+    return f"{hours:g} h" if hours < 48 else f"{hours / 24:g} days"
+
+
+def _at(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+def _summary(r: Row[Any]) -> TraceSummary:
+    return TraceSummary(
+        org_id=r.org_id, trace_id=bytes(r.trace_id), start_us=int(r.start_us),
+        end_us=int(r.end_us), span_count=r.span_count, error_count=r.error_count,
+        root_service_name=r.root_service_name, root_span_name=r.root_span_name,
+        task_run_id=r.task_run_id, sampled=r.sampled, spans_pruned_at=r.spans_pruned_at,
+    )  # fmt: skip
+
+
+def _span(r: Row[Any], events: Sequence[SpanEvent]) -> SpanRecord:
+    links = tuple(SpanLink(bytes(x[:16]), bytes(x[16:])) for x in (r.links or ()))
+    return SpanRecord(
+        trace_id=bytes(r.trace_id), span_id=bytes(r.span_id),
+        parent_span_id=bytes(r.parent_span_id) if r.parent_span_id is not None else None,
+        trace_state=r.trace_state, name=r.name, kind=r.kind, start_us=int(r.start_us),
+        end_us=int(r.end_us), status_code=r.status_code, status_message=r.status_message,
+        subsystem=r.subsystem, service_name=r.service_name, agent_id=r.agent_id,
+        task_run_id=r.task_run_id, gen_ai_operation=r.gen_ai_operation,
+        gen_ai_provider=r.gen_ai_provider, gen_ai_model=r.gen_ai_model,
+        input_tokens=r.input_tokens, output_tokens=r.output_tokens, scope_name=r.scope_name,
+        attributes=_mapping(r.attributes), resource_attributes=_mapping(r.resource_attributes),
+        links=links, events=tuple(events), dropped_attributes_count=r.dropped_attributes_count,
+    )  # fmt: skip
+
+
+def _event(r: Row[Any]) -> SpanEvent:
+    return SpanEvent(int(r.time_us), r.event_type, _mapping(r.payload), r.severity, r.message)
+
+
+def _cost(r: Row[Any]) -> LlmCost:
+    return LlmCost(
+        span_id=bytes(r.span_id), time_us=int(r.time_us), provider=r.provider, model=r.model,
+        tokens_in=r.tokens_in, tokens_out=r.tokens_out, cache_read_tokens=r.cache_read_tokens,
+        cache_creation_tokens=r.cache_creation_tokens, cost_usd=Decimal(r.cost_usd),
+        cost_source=r.cost_source,
+    )  # fmt: skip
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
