@@ -47,12 +47,12 @@ from bench import _rollup_load as synth  # noqa: E402
 from storage import admin  # noqa: E402
 from storage.database import Database  # noqa: E402
 from storage.embedded import EmbeddedPostgres, free_port  # noqa: E402
+from storage.ingest.rows import Batch, EventRow, LlmCall, SpanRow  # noqa: E402
+from storage.ingest.writer import IngestWriter  # noqa: E402
 from storage.read import traces as core  # noqa: E402
 from storage.read.trace_view import analyse  # noqa: E402
-from storage.rows import Batch, EventRow, LlmCall, SpanRow  # noqa: E402
 from storage.tenancy import DbRole, Scope  # noqa: E402
 from storage.transaction import scoped_transaction  # noqa: E402
-from storage.writer import IngestWriter  # noqa: E402
 
 SERVER_SETTINGS = {"shared_buffers": "1GB", "work_mem": "32MB", "max_wal_size": "4GB"}
 TARGETS_MS = {"by_id_1000_p95": 50.0, "search_p95": 200.0, "jaeger_search_p95": 300.0}

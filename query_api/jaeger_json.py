@@ -26,7 +26,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from storage.read.traces import Dependency, SpanRecord, Trace, TraceSummary
+from storage import ServiceDependency, SpanRecord, Trace, TraceSummary
 
 KIND_NAMES = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
 STATUS_NAMES = {1: "OK", 2: "ERROR"}
@@ -88,7 +88,7 @@ def traces(ts: Sequence[Trace]) -> JsonDict:
     return envelope([trace(t) for t in ts])
 
 
-def dependencies(deps: Sequence[Dependency]) -> JsonDict:
+def dependencies(deps: Sequence[ServiceDependency]) -> JsonDict:
     """``/api/dependencies``: one link per parent → child service pair."""
     data = [{"parent": d.parent, "child": d.child, "callCount": d.call_count} for d in deps]
     return envelope(data)

@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from storage.read.traces import SpanRecord, Trace
+from storage import SpanRecord, Trace
 
 JsonDict = dict[str, Any]
 PRUNED_MESSAGE = "spans not kept by sampling: this span stands for the trace's summary"

@@ -16,8 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from storage.read.trace_view import TraceAnalysis
-from storage.read.traces import Dependency, SpanRecord, TaskRunRef, Trace, TraceSummary
+from storage import ServiceDependency, SpanRecord, TaskRunRef, Trace, TraceAnalysis, TraceSummary
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 KINDS = ("unspecified", "internal", "server", "client", "producer", "consumer")
@@ -264,7 +263,7 @@ def task_run_public(run: TaskRunRef) -> TaskRunPublic:
     )  # fmt: skip
 
 
-def dependencies_public(deps: list[Dependency]) -> DependenciesPublic:
+def dependencies_public(deps: list[ServiceDependency]) -> DependenciesPublic:
     """Service dependencies as the API shows them."""
     return DependenciesPublic(
         data=[

@@ -16,13 +16,13 @@ from sqlalchemy import Connection, text
 from storage import admin
 from storage.database import Database
 from storage.errors import InvalidInputError, NotFoundError
+from storage.ingest.rows import Batch, EventRow, LlmCall, SpanRow, TaskRunSighting
+from storage.ingest.writer import IngestWriter
+from storage.jobs.sampling import sweep_traces
 from storage.read import traces as core
 from storage.read.trace_view import analyse
-from storage.rows import Batch, EventRow, LlmCall, SpanRow, TaskRunSighting
-from storage.sampling import sweep_traces
 from storage.tenancy import DbRole, Scope
 from storage.transaction import scoped_transaction
-from storage.writer import IngestWriter
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Recent (the services list reads the last hours of rollups), with odd microseconds.
