@@ -58,6 +58,7 @@ from storage.read.trace_view import analyse as analyse_trace
 from storage.read.traces import (
     BROAD_SPAN_SEARCH,
     BROAD_TRACE_SEARCH,
+    MAX_DEPENDENCY_RANGE,
     LlmCost,
     QueryTooBroadError,
     SpanEvent,
@@ -88,6 +89,7 @@ __all__ = [
     "BROAD_SPAN_SEARCH",
     "BROAD_TRACE_SEARCH",
     "JOB_METRICS",
+    "MAX_DEPENDENCY_RANGE",
     "AccessDeniedError",
     "AgentSighting",
     "AsyncKeyStore",

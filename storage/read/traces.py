@@ -33,6 +33,7 @@ from storage.read._trace_records import (
 __all__ = [
     "BROAD_SPAN_SEARCH",
     "BROAD_TRACE_SEARCH",
+    "MAX_DEPENDENCY_RANGE",
     "Dependency",
     "LlmCost",
     "Operation",
@@ -61,6 +62,9 @@ BROAD_SPAN_SEARCH = timedelta(hours=1)
 #: Longest range a search without a service and without span conditions may cover (it
 #: walks trace summaries, one row per trace, newest first).
 BROAD_TRACE_SEARCH = timedelta(hours=24)
+#: Longest range of a service dependency query (it joins every span of the range to its
+#: parent).
+MAX_DEPENDENCY_RANGE = timedelta(days=7)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Attribute keys answered from typed span columns (the receiver maps them there), then
@@ -269,7 +273,16 @@ def list_operations(
 def service_dependencies(
     conn: Connection, start: datetime, end: datetime, *, org_id: uuid.UUID | None = None
 ) -> list[Dependency]:
-    """Parent service → child service call and error counts of spans starting in range."""
+    """Parent service → child service call and error counts of spans starting in range.
+
+    Raises:
+        QueryTooBroadError: the range is longer than ``MAX_DEPENDENCY_RANGE``.
+    """
+    if end - start > MAX_DEPENDENCY_RANGE:
+        raise QueryTooBroadError(
+            f"service dependencies over {_hours(end - start)} read too many spans",
+            f"ask for at most {_hours(MAX_DEPENDENCY_RANGE)} at a time",
+        )
     rows = conn.execute(sql.DEPENDENCIES, {"start": start, "end": end, "org_id": org_id})
     return [
         Dependency(r.parent or "", r.child or "", int(r.call_count), int(r.error_count))
