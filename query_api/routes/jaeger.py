@@ -128,7 +128,9 @@ def services(r: JaegerReader) -> Any:
     return jaeger_json.envelope(list_services(r.conn, _now() - SERVICES_LOOKBACK, org_id=r.org_id))
 
 
-@router.get("/api/services/{service}/operations", summary="Operations of a service (Jaeger v1)")
+@router.get(
+    "/api/services/{service:path}/operations", summary="Operations of a service (Jaeger v1)"
+)
 def service_operations(r: JaegerReader, service: str) -> Any:
     """Span names of ``service`` in the last 7 days."""
     ops = list_operations(r.conn, service, _now() - SERVICES_LOOKBACK, org_id=r.org_id)
