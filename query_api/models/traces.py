@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, Field
 
 from storage import ServiceDependency, SpanRecord, TaskRunRef, Trace, TraceAnalysis, TraceSummary
@@ -191,8 +192,8 @@ def summary_public(s: TraceSummary) -> TraceSummaryPublic:
     )  # fmt: skip
 
 
-def trace_public(trace: Trace, view: TraceAnalysis) -> TraceViewPublic:
-    """The full trace view."""
+def trace_public(trace: Trace, view: TraceAnalysis, *, with_spans: bool = True) -> TraceViewPublic:
+    """The full trace view (without its spans when ``with_spans`` is false)."""
     spans = {s.span_id: s for s in trace.spans}
     contrib = view.critical_path.contributions()
     start = view.critical_path.start_us if trace.spans else trace.summary.start_us
@@ -213,7 +214,10 @@ def trace_public(trace: Trace, view: TraceAnalysis) -> TraceViewPublic:
             cost_usd=t.cost_usd,
         ),
         orphan_count=view.orphan_count,
-        spans=[_span(spans[sid], view, contrib.get(sid, 0)) for sid in view.order],
+        spans=[
+            SpanPublic.model_validate(span_json(spans[sid], view, contrib.get(sid, 0)))
+            for sid in (view.order if with_spans else ())
+        ],
         critical_path=[
             PathSegmentPublic(
                 span_id=seg.span_id.hex() if seg.span_id else None,
@@ -275,29 +279,61 @@ def dependencies_public(deps: list[ServiceDependency]) -> DependenciesPublic:
     )
 
 
-def _span(s: SpanRecord, view: TraceAnalysis, critical_us: int) -> SpanPublic:
+def span_json(s: SpanRecord, view: TraceAnalysis, critical_us: int) -> dict[str, Any]:
+    """One span as :class:`SpanPublic` serializes it, built as a plain dict: a 10,000-span
+    trace would otherwise spend most of its time constructing models (tests check that
+    every answer validates against :class:`TraceViewPublic`)."""
     p = view.placements[s.span_id]
-    return SpanPublic(
-        span_id=s.span_id.hex(),
-        parent_span_id=s.parent_span_id.hex() if s.parent_span_id else None, name=s.name,
-        kind=KINDS[s.kind] if 0 <= s.kind < len(KINDS) else "unspecified",
-        service_name=s.service_name, start_time=_time(s.start_us), end_time=_time(s.end_us),
-        start_us=s.start_us, end_us=s.end_us, duration_us=s.duration_us, offset_us=p.offset_us,
-        depth=p.depth, self_us=p.self_us, critical_path_us=critical_us, orphan=p.orphan,
-        status=SpanStatus(code=STATUSES[s.status_code] if 0 <= s.status_code < 3 else "unset",
-                          message=s.status_message),
-        attributes=_plain(s.attributes), resource=_plain(s.resource_attributes),
-        scope_name=s.scope_name, trace_state=s.trace_state, subsystem=s.subsystem,
-        agent_id=s.agent_id, task_run_id=s.task_run_id,
-        events=[SpanEventPublic(time=_time(e.time_us), time_us=e.time_us, name=e.name,
-                                attributes=_plain(e.attributes)) for e in s.events],
-        links=[SpanLinkPublic(trace_id=x.trace_id.hex(), span_id=x.span_id.hex())
-               for x in s.links],
-    )  # fmt: skip
+    return {
+        "span_id": s.span_id.hex(),
+        "parent_span_id": s.parent_span_id.hex() if s.parent_span_id else None,
+        "name": s.name,
+        "kind": KINDS[s.kind] if 0 <= s.kind < len(KINDS) else "unspecified",
+        "service_name": s.service_name,
+        "start_time": _iso(s.start_us),
+        "end_time": _iso(s.end_us),
+        "start_us": s.start_us,
+        "end_us": s.end_us,
+        "duration_us": s.duration_us,
+        "offset_us": p.offset_us,
+        "depth": p.depth,
+        "self_us": p.self_us,
+        "critical_path_us": critical_us,
+        "orphan": p.orphan,
+        "status": {"code": _status(s.status_code), "message": s.status_message},
+        "attributes": s.attributes,
+        "resource": s.resource_attributes,
+        "scope_name": s.scope_name,
+        "trace_state": s.trace_state,
+        "subsystem": s.subsystem,
+        "agent_id": s.agent_id,
+        "task_run_id": s.task_run_id,
+        "events": [
+            {"time": _iso(e.time_us), "time_us": e.time_us, "name": e.name,
+             "attributes": e.attributes}
+            for e in s.events
+        ],
+        "links": [{"trace_id": x.trace_id.hex(), "span_id": x.span_id.hex()} for x in s.links],
+    }  # fmt: skip
 
 
-def _plain(m: Mapping[str, Any]) -> dict[str, Any]:
-    return dict(m)
+def trace_json(trace: Trace, view: TraceAnalysis) -> bytes:
+    """:class:`TraceViewPublic` as JSON bytes: the small parts through the model, the
+    spans as plain dicts (:func:`span_json`)."""
+    body = trace_public(trace, view, with_spans=False).model_dump(mode="json")
+    spans = {s.span_id: s for s in trace.spans}
+    contrib = view.critical_path.contributions()
+    body["spans"] = [span_json(spans[sid], view, contrib.get(sid, 0)) for sid in view.order]
+    return orjson.dumps(body)
+
+
+def _iso(us: int) -> str:
+    # Pydantic's own form for UTC datetimes, so every time of an answer looks alike.
+    return _time(us).isoformat().replace("+00:00", "Z")
+
+
+def _status(code: int) -> Literal["unset", "ok", "error"]:
+    return STATUSES[code] if 0 <= code < len(STATUSES) else "unset"
 
 
 def _name(spans: Mapping[bytes, SpanRecord], sid: bytes | None) -> str | None:

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Connection, Engine, text
 
 from query_api import jaeger_json, otlp_json
@@ -98,10 +99,15 @@ def jaeger_reader(request: Request, principal: CurrentPrincipal) -> Iterator[Rea
 JaegerReader = Annotated[Reader, Depends(jaeger_reader, scope="function")]
 
 
+def _json(body: Any) -> Response:
+    # orjson straight to bytes: FastAPI's encoder walks every value of a large trace.
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
 def _v1(answer: Callable[[], Any]) -> Any:
     """Runs ``answer``; bad input and misses become the v1 error envelope."""
     try:
-        return answer()
+        return _json(answer())
     except (jp.ParamError, InvalidInputError) as exc:
         return JSONResponse(jaeger_json.error_envelope(400, str(exc)), status_code=400)
     except NotFoundError as exc:
@@ -111,7 +117,7 @@ def _v1(answer: Callable[[], Any]) -> Any:
 def _v3(answer: Callable[[], Any]) -> Any:
     """Runs ``answer``; bad input and misses become api_v3's error body."""
     try:
-        return answer()
+        return _json(answer())
     except (jp.ParamError, InvalidInputError) as exc:
         return JSONResponse(otlp_json.error(400, str(exc)), status_code=400)
     except NotFoundError as exc:
@@ -125,7 +131,8 @@ def _now() -> datetime:
 @router.get("/api/services", summary="Services (Jaeger v1)")
 def services(r: JaegerReader) -> Any:
     """Services that sent spans in the last 7 days."""
-    return jaeger_json.envelope(list_services(r.conn, _now() - SERVICES_LOOKBACK, org_id=r.org_id))
+    since = _now() - SERVICES_LOOKBACK
+    return _json(jaeger_json.envelope(list_services(r.conn, since, org_id=r.org_id)))
 
 
 @router.get(
@@ -134,7 +141,7 @@ def services(r: JaegerReader) -> Any:
 def service_operations(r: JaegerReader, service: str) -> Any:
     """Span names of ``service`` in the last 7 days."""
     ops = list_operations(r.conn, service, _now() - SERVICES_LOOKBACK, org_id=r.org_id)
-    return jaeger_json.envelope([o.name for o in ops])
+    return _json(jaeger_json.envelope([o.name for o in ops]))
 
 
 def _operations(r: Reader, service: str, span_kind: str | None) -> list[dict[str, str]]:
@@ -246,7 +253,7 @@ def dependencies(
 @router.get("/api/v3/services", summary="Services (Jaeger api_v3)")
 def services_v3(r: JaegerReader) -> Any:
     """``{"services": [...]}``."""
-    return {"services": list_services(r.conn, _now() - SERVICES_LOOKBACK, org_id=r.org_id)}
+    return _json({"services": list_services(r.conn, _now() - SERVICES_LOOKBACK, org_id=r.org_id)})
 
 
 @router.get("/api/v3/operations", summary="Operations (Jaeger api_v3)")

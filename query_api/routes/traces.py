@@ -5,9 +5,9 @@ and service dependencies. Tenant views: mounted under ``/v1`` and
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 
 from query_api.deps import ViewConn
 from query_api.errors import ApiError, validation_error
@@ -20,7 +20,7 @@ from query_api.models.traces import (
     dependencies_public,
     summary_public,
     task_run_public,
-    trace_public,
+    trace_json,
 )
 from query_api.paging import Page, decode_cursor, encode_cursor
 from query_api.params import TimeRangeParam
@@ -57,15 +57,13 @@ def parse_trace_id(raw: str) -> bytes:
 
 
 @router.get("/traces/{trace_id}", response_model=TraceViewPublic, summary="A trace by id")
-def trace_by_id(
-    conn: ViewConn, trace_id: Annotated[str, Path(description=TRACE_ID_DOC)]
-) -> TraceViewPublic:
+def trace_by_id(conn: ViewConn, trace_id: Annotated[str, Path(description=TRACE_ID_DOC)]) -> Any:
     """Every stored span (parents, µs times, status, kind, attributes, resource, events,
     links), the span tree (depth, self time, waterfall offsets, orphans), the critical
     path with each span's contribution, per-trace totals and LLM calls by cost. A trace
     whose spans were pruned by sampling answers with its summary and a ``notice``."""
     trace = get_trace(conn, parse_trace_id(trace_id))
-    return trace_public(trace, analyse_trace(trace))
+    return Response(trace_json(trace, analyse_trace(trace)), media_type="application/json")
 
 
 def _attributes(attr: list[str]) -> tuple[tuple[str, str], ...]:
@@ -137,16 +135,18 @@ def search(
     response_model=TaskRunTracePublic,
     summary="A task run's trace",
 )
-def task_run_trace(conn: ViewConn, task_run_id: str) -> TaskRunTracePublic:
+def task_run_trace(conn: ViewConn, task_run_id: str) -> Any:
     """The run, and its trace as ``/traces/{id}`` gives it: critical path and the cost of
     each LLM call on it."""
     run = get_task_run(conn, task_run_id)
     if run.trace_id is None:
         raise NotFoundError(f"task run {task_run_id!r} has no trace")
     trace = get_trace(conn, run.trace_id)
-    return TaskRunTracePublic(
-        task_run=task_run_public(run), trace=trace_public(trace, analyse_trace(trace))
+    run_json = task_run_public(run).model_dump_json().encode()
+    body = (
+        b'{"task_run":' + run_json + b',"trace":' + trace_json(trace, analyse_trace(trace)) + b"}"
     )
+    return Response(body, media_type="application/json")
 
 
 @router.get("/dependencies", response_model=DependenciesPublic, summary="Service dependencies")

@@ -34,49 +34,44 @@ ORDER BY t.start_time DESC
 LIMIT 1
 """)
 
-# The keys of the traces to fetch, one row each: (org, trace, first start, last start).
-_KEYS = """unnest(CAST(:orgs AS uuid[]), CAST(:ids AS bytea[]),
-                   CAST(:los AS timestamptz[]), CAST(:his AS timestamptz[])) AS k(o, t, lo, hi)"""
+# The traces to fetch: their orgs and ids as arrays, and one time window covering them
+# all, so that chunk or partition exclusion works on both engines (Promscale's
+# trace_query.go bounded its trace fetch the same way). Plain ``= ANY`` conditions on
+# constants reach the primary key through the tenant views (security barrier); rows of a
+# pair that was not asked for (an id of one org seen in another, for staff) are dropped
+# by the caller.
+_KEYS = """org_id = ANY(CAST(:orgs AS uuid[])) AND {alias}.trace_id = ANY(CAST(:ids AS bytea[]))
+  AND {alias}.{time} >= :lo AND {alias}.{time} <= :hi"""
 
-# Bounded by the summary's start and end on the time column, so chunk or partition
-# exclusion works on both engines (Promscale's trace_query.go did the same).
+# serves: pk_spans (org, trace, span, start)
 SPANS_OF_TRACES = text(f"""
-SELECT s.trace_id, s.span_id, s.parent_span_id, s.trace_state, s.name, s.kind,
+SELECT s.org_id, s.trace_id, s.span_id, s.parent_span_id, s.trace_state, s.name, s.kind,
        {_us("s.start_time")} AS start_us, {_us("s.end_time")} AS end_us,
        s.status_code, s.status_message, s.subsystem, s.service_name, s.agent_id,
        s.task_run_id, s.gen_ai_operation, s.gen_ai_provider, s.gen_ai_model,
-       s.input_tokens, s.output_tokens, s.scope_name, s.attributes, s.resource_attributes,
-       s.links, s.dropped_attributes_count
-FROM {_KEYS}
-CROSS JOIN LATERAL (
-    SELECT * FROM spans s
-    WHERE s.org_id = k.o AND s.trace_id = k.t AND s.start_time >= k.lo AND s.start_time <= k.hi
-) s
+       s.input_tokens, s.output_tokens, s.scope_name, s.attributes,
+       s.resource_attributes::text AS resource_text, s.links, s.dropped_attributes_count
+FROM spans s
+WHERE s.{_KEYS.format(alias="s", time="start_time")}
 ORDER BY s.trace_id, s.start_time, s.span_id
 """)
 
 # serves: ix_events_org_trace_time (span events and logs of a trace)
 EVENTS_OF_TRACES = text(f"""
-SELECT e.trace_id, e.span_id, {_us("e.time")} AS time_us, e.event_type, e.severity,
+SELECT e.org_id, e.trace_id, e.span_id, {_us("e.time")} AS time_us, e.event_type, e.severity,
        e.message, e.payload
-FROM {_KEYS}
-CROSS JOIN LATERAL (
-    SELECT * FROM events e
-    WHERE e.org_id = k.o AND e.trace_id = k.t AND e.span_id IS NOT NULL
-      AND e.time >= k.lo AND e.time <= k.hi
-) e
+FROM events e
+WHERE e.{_KEYS.format(alias="e", time="time")} AND e.span_id IS NOT NULL
 ORDER BY e.time, e.event_id
 """)
 
 # serves: pk_cost_line_items (org, trace, span, time)
 COSTS_OF_TRACES = text(f"""
-SELECT c.trace_id, c.span_id, {_us("c.time")} AS time_us, c.provider, c.model, c.tokens_in,
-       c.tokens_out, c.cache_read_tokens, c.cache_creation_tokens, c.cost_usd, c.cost_source
-FROM {_KEYS}
-CROSS JOIN LATERAL (
-    SELECT * FROM cost_line_items c
-    WHERE c.org_id = k.o AND c.trace_id = k.t AND c.time >= k.lo AND c.time <= k.hi
-) c
+SELECT c.org_id, c.trace_id, c.span_id, {_us("c.time")} AS time_us, c.provider, c.model,
+       c.tokens_in, c.tokens_out, c.cache_read_tokens, c.cache_creation_tokens, c.cost_usd,
+       c.cost_source
+FROM cost_line_items c
+WHERE c.{_KEYS.format(alias="c", time="time")}
 ORDER BY c.time, c.span_id
 """)
 

@@ -10,6 +10,7 @@ Times are integer microseconds since the epoch (the columns' precision).
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -184,24 +185,32 @@ def get_traces(conn: Connection, summaries: Sequence[TraceSummary]) -> list[Trac
     """Full traces for ``summaries`` (same order), in three statements whatever the count."""
     if not summaries:
         return []
+    wanted = {(s.org_id, s.trace_id) for s in summaries}
     keys = {
-        "orgs": [s.org_id for s in summaries],
-        "ids": [s.trace_id for s in summaries],
-        "los": [_at(s.start_us) for s in summaries],
-        "his": [_at(s.end_us) for s in summaries],
+        "orgs": sorted({s.org_id for s in summaries}),
+        "ids": sorted({s.trace_id for s in summaries}),
+        "lo": _at(min(s.start_us for s in summaries)),
+        "hi": _at(max(s.end_us for s in summaries)),
     }
-    events: dict[tuple[bytes, bytes], list[SpanEvent]] = {}
+    events: dict[tuple[uuid.UUID, bytes, bytes], list[SpanEvent]] = {}
     for r in conn.execute(sql.EVENTS_OF_TRACES, keys):
-        events.setdefault((bytes(r.trace_id), bytes(r.span_id)), []).append(_event(r))
-    spans: dict[bytes, list[SpanRecord]] = {}
+        events.setdefault((r.org_id, bytes(r.trace_id), bytes(r.span_id)), []).append(_event(r))
+    spans: dict[tuple[uuid.UUID, bytes], list[SpanRecord]] = {}
+    resources: dict[str, Mapping[str, Any]] = {}  # a trace's spans share a few resources
     for r in conn.execute(sql.SPANS_OF_TRACES, keys):
-        tid = bytes(r.trace_id)
-        spans.setdefault(tid, []).append(_span(r, events.get((tid, bytes(r.span_id)), ())))
-    costs: dict[bytes, list[LlmCost]] = {}
+        key = (r.org_id, bytes(r.trace_id))
+        if key in wanted:
+            span_events = events.get((*key, bytes(r.span_id)), ())
+            spans.setdefault(key, []).append(_span(r, span_events, resources))
+    costs: dict[tuple[uuid.UUID, bytes], list[LlmCost]] = {}
     for r in conn.execute(sql.COSTS_OF_TRACES, keys):
-        costs.setdefault(bytes(r.trace_id), []).append(_cost(r))
+        costs.setdefault((r.org_id, bytes(r.trace_id)), []).append(_cost(r))
     return [
-        Trace(s, tuple(spans.get(s.trace_id, ())), tuple(costs.get(s.trace_id, ())))
+        Trace(
+            s,
+            tuple(spans.get((s.org_id, s.trace_id), ())),
+            tuple(costs.get((s.org_id, s.trace_id), ())),
+        )
         for s in summaries
     ]
 
@@ -395,7 +404,12 @@ def _summary(r: Row[Any]) -> TraceSummary:
     )  # fmt: skip
 
 
-def _span(r: Row[Any], events: Sequence[SpanEvent]) -> SpanRecord:
+def _span(
+    r: Row[Any], events: Sequence[SpanEvent], resources: dict[str, Mapping[str, Any]]
+) -> SpanRecord:
+    resource = resources.get(r.resource_text)
+    if resource is None:
+        resource = resources[r.resource_text] = _mapping(json.loads(r.resource_text))
     links = tuple(SpanLink(bytes(x[:16]), bytes(x[16:])) for x in (r.links or ()))
     return SpanRecord(
         trace_id=bytes(r.trace_id), span_id=bytes(r.span_id),
@@ -406,7 +420,7 @@ def _span(r: Row[Any], events: Sequence[SpanEvent]) -> SpanRecord:
         task_run_id=r.task_run_id, gen_ai_operation=r.gen_ai_operation,
         gen_ai_provider=r.gen_ai_provider, gen_ai_model=r.gen_ai_model,
         input_tokens=r.input_tokens, output_tokens=r.output_tokens, scope_name=r.scope_name,
-        attributes=_mapping(r.attributes), resource_attributes=_mapping(r.resource_attributes),
+        attributes=_mapping(r.attributes), resource_attributes=resource,
         links=links, events=tuple(events), dropped_attributes_count=r.dropped_attributes_count,
     )  # fmt: skip
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from query_api.models.traces import TraceViewPublic
 from storage import Batch, admin
 from storage.jobs.sampling import sweep_traces
 from tests import _jaeger_model as model
@@ -39,6 +40,7 @@ def test_pruned_trace_says_its_spans_were_not_kept(api: RunningApi) -> None:
     r = get(api, org.member_key, f"/v1/traces/{tid.hex()}")
     assert r.status_code == 200, r.text
     body = r.json()
+    TraceViewPublic.model_validate(body)
     assert body["spans"] == []
     assert body["summary"]["spans_kept"] is False
     assert body["summary"]["sampled"] is False
@@ -61,6 +63,7 @@ def test_partial_trace_marks_orphans(api: RunningApi) -> None:
     orphan = span(tid, 5, 99, base + 10, base + 20, name="late child")
     ingest(api.db, Batch(org.org_id, spans=[orphan]))
     body = get(api, org.admin_key, f"/v1/traces/{tid.hex()}").json()
+    TraceViewPublic.model_validate(body)
     marks = {s["name"]: (s["orphan"], s["depth"]) for s in body["spans"]}
     assert marks["late child"] == (True, 0)
     assert marks["tool"] == (False, 1)

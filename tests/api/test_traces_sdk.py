@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
+from query_api.models.traces import TaskRunTracePublic, TraceViewPublic
 from storage import admin
 from tests import _jaeger_model as model
 from tests.e2e.conftest import RunningService, service  # noqa: F401 - the fixture
@@ -108,6 +109,7 @@ def test_v1_trace_span_for_span(sent: dict[str, Any]) -> None:
     r = sent["client"].get(f"/v1/traces/{tid(spans)}", headers=auth(key))
     assert r.status_code == 200, r.text
     body = r.json()
+    TraceViewPublic.model_validate(body)  # the answer is what the OpenAPI document says
     got = {s["span_id"]: s for s in body["spans"]}
     assert set(got) == {sid(s) for s in spans}
     for span in spans:
@@ -181,6 +183,7 @@ def test_task_run_trace_has_costs_and_the_critical_path(sent: dict[str, Any]) ->
     r = client.get("/v1/task-runs/run-a/trace", headers=auth(key))
     assert r.status_code == 200, r.text
     body = r.json()
+    TaskRunTracePublic.model_validate(body)
     assert body["task_run"]["trace_id"] == tid(spans)
     (call,) = body["trace"]["llm_calls"]
     chat = next(s for s in spans if s.name == "chat claude")
