@@ -8,6 +8,7 @@ decimal strings (exact).
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -328,8 +329,12 @@ def trace_json(trace: Trace, view: TraceAnalysis) -> bytes:
 
 
 def _iso(us: int) -> str:
-    # Pydantic's own form for UTC datetimes, so every time of an answer looks alike.
-    return _time(us).isoformat().replace("+00:00", "Z")
+    # Pydantic's own form for UTC datetimes (so every time of an answer looks alike),
+    # from gmtime: datetime arithmetic and isoformat cost more for 10,000-span traces.
+    seconds, micros = divmod(us, 1_000_000)
+    y, mo, d, h, mi, s = time.gmtime(seconds)[:6]
+    frac = f".{micros:06d}" if micros else ""
+    return f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}{frac}Z"
 
 
 def _status(code: int) -> Literal["unset", "ok", "error"]:

@@ -197,11 +197,11 @@ def get_traces(conn: Connection, summaries: Sequence[TraceSummary]) -> list[Trac
         events.setdefault((r.org_id, bytes(r.trace_id), bytes(r.span_id)), []).append(_event(r))
     spans: dict[tuple[uuid.UUID, bytes], list[SpanRecord]] = {}
     resources: dict[str, Mapping[str, Any]] = {}  # a trace's spans share a few resources
-    for r in conn.execute(sql.SPANS_OF_TRACES, keys):
-        key = (r.org_id, bytes(r.trace_id))
+    for row in conn.execute(sql.SPANS_OF_TRACES, keys).tuples():
+        key = (row[0], bytes(row[1]))
         if key in wanted:
-            span_events = events.get((*key, bytes(r.span_id)), ())
-            spans.setdefault(key, []).append(_span(r, span_events, resources))
+            span_events = events.get((*key, bytes(row[2])), ())
+            spans.setdefault(key, []).append(_span(row, span_events, resources))
     costs: dict[tuple[uuid.UUID, bytes], list[LlmCost]] = {}
     for r in conn.execute(sql.COSTS_OF_TRACES, keys):
         costs.setdefault((r.org_id, bytes(r.trace_id)), []).append(_cost(r))
@@ -405,23 +405,24 @@ def _summary(r: Row[Any]) -> TraceSummary:
 
 
 def _span(
-    r: Row[Any], events: Sequence[SpanEvent], resources: dict[str, Mapping[str, Any]]
+    r: Sequence[Any], events: Sequence[SpanEvent], resources: dict[str, Mapping[str, Any]]
 ) -> SpanRecord:
-    resource = resources.get(r.resource_text)
+    """A span from a row of ``SPANS_OF_TRACES``, by position (the statement's column
+    order): by-name access costs more than the rest of the row for large traces."""
+    (_org, trace_id, span_id, parent, trace_state, name, kind, start_us, end_us, status_code,
+     status_message, subsystem, service_name, agent_id, task_run_id, gen_ai_operation,
+     gen_ai_provider, gen_ai_model, input_tokens, output_tokens, scope_name, attributes,
+     resource_text, links, dropped) = r  # fmt: skip
+    resource = resources.get(resource_text)
     if resource is None:
-        resource = resources[r.resource_text] = _mapping(json.loads(r.resource_text))
-    links = tuple(SpanLink(bytes(x[:16]), bytes(x[16:])) for x in (r.links or ()))
+        resource = resources[resource_text] = _mapping(json.loads(resource_text))
     return SpanRecord(
-        trace_id=bytes(r.trace_id), span_id=bytes(r.span_id),
-        parent_span_id=bytes(r.parent_span_id) if r.parent_span_id is not None else None,
-        trace_state=r.trace_state, name=r.name, kind=r.kind, start_us=int(r.start_us),
-        end_us=int(r.end_us), status_code=r.status_code, status_message=r.status_message,
-        subsystem=r.subsystem, service_name=r.service_name, agent_id=r.agent_id,
-        task_run_id=r.task_run_id, gen_ai_operation=r.gen_ai_operation,
-        gen_ai_provider=r.gen_ai_provider, gen_ai_model=r.gen_ai_model,
-        input_tokens=r.input_tokens, output_tokens=r.output_tokens, scope_name=r.scope_name,
-        attributes=_mapping(r.attributes), resource_attributes=resource,
-        links=links, events=tuple(events), dropped_attributes_count=r.dropped_attributes_count,
+        bytes(trace_id), bytes(span_id), bytes(parent) if parent is not None else None,
+        trace_state, name, kind, start_us, end_us, status_code, status_message, subsystem,
+        service_name, agent_id, task_run_id, gen_ai_operation, gen_ai_provider, gen_ai_model,
+        input_tokens, output_tokens, scope_name, _mapping(attributes), resource,
+        tuple(SpanLink(bytes(x[:16]), bytes(x[16:])) for x in links) if links else (),
+        tuple(events), dropped,
     )  # fmt: skip
 
 
