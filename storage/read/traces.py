@@ -197,7 +197,7 @@ def get_traces(conn: Connection, summaries: Sequence[TraceSummary]) -> list[Trac
         events.setdefault((r.org_id, bytes(r.trace_id), bytes(r.span_id)), []).append(_event(r))
     spans: dict[tuple[uuid.UUID, bytes], list[SpanRecord]] = {}
     resources: dict[str, Mapping[str, Any]] = {}  # a trace's spans share a few resources
-    for row in conn.execute(sql.SPANS_OF_TRACES, keys).tuples():
+    for row in conn.execute(sql.SPANS_OF_TRACES, keys):
         key = (row[0], bytes(row[1]))
         if key in wanted:
             span_events = events.get((*key, bytes(row[2])), ())
