@@ -1,13 +1,17 @@
-"""Immutable records the trace-query core returns (times in µs since the epoch)."""
+"""Immutable records the trace-query core returns (times in µs since the epoch), and
+their construction from the rows of ``storage.read._traces_sql``."""
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+
+from sqlalchemy import Row
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,3 +124,54 @@ class Trace:
     def pruned(self) -> bool:
         """Its spans were deleted by sampling: only the summary (and costs) remain."""
         return not self.summary.spans_kept and not self.spans
+
+
+def summary_from_row(r: Row[Any]) -> TraceSummary:
+    """A ``traces`` row (``SUMMARY_COLUMNS``)."""
+    return TraceSummary(
+        org_id=r.org_id, trace_id=bytes(r.trace_id), start_us=int(r.start_us),
+        end_us=int(r.end_us), span_count=r.span_count, error_count=r.error_count,
+        root_service_name=r.root_service_name, root_span_name=r.root_span_name,
+        task_run_id=r.task_run_id, sampled=r.sampled, spans_pruned_at=r.spans_pruned_at,
+    )  # fmt: skip
+
+
+def span_from_row(
+    r: Sequence[Any], events: Sequence[SpanEvent], resources: dict[str, Mapping[str, Any]]
+) -> SpanRecord:
+    """A span from a row of ``SPANS_OF_TRACES``, by position (the statement's column
+    order): by-name access costs more than the rest of the row for large traces."""
+    (_org, trace_id, span_id, parent, trace_state, name, kind, start_us, end_us, status_code,
+     status_message, subsystem, service_name, agent_id, task_run_id, gen_ai_operation,
+     gen_ai_provider, gen_ai_model, input_tokens, output_tokens, scope_name, attributes,
+     resource_text, links, dropped) = r  # fmt: skip
+    resource = resources.get(resource_text)
+    if resource is None:
+        resource = resources[resource_text] = _mapping(json.loads(resource_text))
+    return SpanRecord(
+        bytes(trace_id), bytes(span_id), bytes(parent) if parent is not None else None,
+        trace_state, name, kind, start_us, end_us, status_code, status_message, subsystem,
+        service_name, agent_id, task_run_id, gen_ai_operation, gen_ai_provider, gen_ai_model,
+        input_tokens, output_tokens, scope_name, _mapping(attributes), resource,
+        tuple(SpanLink(bytes(x[:16]), bytes(x[16:])) for x in links) if links else (),
+        tuple(events), dropped,
+    )  # fmt: skip
+
+
+def event_from_row(r: Row[Any]) -> SpanEvent:
+    """A row of ``EVENTS_OF_TRACES``."""
+    return SpanEvent(int(r.time_us), r.event_type, _mapping(r.payload), r.severity, r.message)
+
+
+def cost_from_row(r: Row[Any]) -> LlmCost:
+    """A row of ``COSTS_OF_TRACES``."""
+    return LlmCost(
+        span_id=bytes(r.span_id), time_us=int(r.time_us), provider=r.provider, model=r.model,
+        tokens_in=r.tokens_in, tokens_out=r.tokens_out, cache_read_tokens=r.cache_read_tokens,
+        cache_creation_tokens=r.cache_creation_tokens, cost_usd=Decimal(r.cost_usd),
+        cost_source=r.cost_source,
+    )  # fmt: skip
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}

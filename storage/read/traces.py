@@ -10,7 +10,6 @@ Times are integer microseconds since the epoch (the columns' precision).
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection
 
 from storage.errors import InvalidInputError, NotFoundError
 from storage.read import _traces_sql as sql
@@ -29,6 +28,10 @@ from storage.read._trace_records import (
     SpanRecord,
     Trace,
     TraceSummary,
+    cost_from_row,
+    event_from_row,
+    span_from_row,
+    summary_from_row,
 )
 
 __all__ = [
@@ -178,7 +181,7 @@ def get_trace(conn: Connection, trace_id: bytes, *, org_id: uuid.UUID | None = N
     row = conn.execute(sql.SUMMARY_BY_ID, {"trace_id": trace_id, "org_id": org_id}).one_or_none()
     if row is None:
         raise NotFoundError(f"trace {trace_id.hex()} not found")
-    return get_traces(conn, [_summary(row)])[0]
+    return get_traces(conn, [summary_from_row(row)])[0]
 
 
 def get_traces(conn: Connection, summaries: Sequence[TraceSummary]) -> list[Trace]:
@@ -194,17 +197,19 @@ def get_traces(conn: Connection, summaries: Sequence[TraceSummary]) -> list[Trac
     }
     events: dict[tuple[uuid.UUID, bytes, bytes], list[SpanEvent]] = {}
     for r in conn.execute(sql.EVENTS_OF_TRACES, keys):
-        events.setdefault((r.org_id, bytes(r.trace_id), bytes(r.span_id)), []).append(_event(r))
+        events.setdefault((r.org_id, bytes(r.trace_id), bytes(r.span_id)), []).append(
+            event_from_row(r)
+        )
     spans: dict[tuple[uuid.UUID, bytes], list[SpanRecord]] = {}
     resources: dict[str, Mapping[str, Any]] = {}  # a trace's spans share a few resources
     for row in conn.execute(sql.SPANS_OF_TRACES, keys):
         key = (row[0], bytes(row[1]))
         if key in wanted:
             span_events = events.get((*key, bytes(row[2])), ())
-            spans.setdefault(key, []).append(_span(row, span_events, resources))
+            spans.setdefault(key, []).append(span_from_row(row, span_events, resources))
     costs: dict[tuple[uuid.UUID, bytes], list[LlmCost]] = {}
     for r in conn.execute(sql.COSTS_OF_TRACES, keys):
-        costs.setdefault((r.org_id, bytes(r.trace_id)), []).append(_cost(r))
+        costs.setdefault((r.org_id, bytes(r.trace_id)), []).append(cost_from_row(r))
     return [
         Trace(
             s,
@@ -230,7 +235,7 @@ def search_traces(conn: Connection, query: TraceQuery) -> list[TraceSummary]:
         params.update(span_params)
     params.update(start=query.start, end=query.end, limit=query.limit)
     statement = sql.trace_search(trace_where, span_where)
-    return [_summary(r) for r in conn.execute(statement, params)]
+    return [summary_from_row(r) for r in conn.execute(statement, params)]
 
 
 def find_traces(conn: Connection, query: TraceQuery) -> list[Trace]:
@@ -393,51 +398,3 @@ def _hours(span: timedelta) -> str:
 
 def _at(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
-
-
-def _summary(r: Row[Any]) -> TraceSummary:
-    return TraceSummary(
-        org_id=r.org_id, trace_id=bytes(r.trace_id), start_us=int(r.start_us),
-        end_us=int(r.end_us), span_count=r.span_count, error_count=r.error_count,
-        root_service_name=r.root_service_name, root_span_name=r.root_span_name,
-        task_run_id=r.task_run_id, sampled=r.sampled, spans_pruned_at=r.spans_pruned_at,
-    )  # fmt: skip
-
-
-def _span(
-    r: Sequence[Any], events: Sequence[SpanEvent], resources: dict[str, Mapping[str, Any]]
-) -> SpanRecord:
-    """A span from a row of ``SPANS_OF_TRACES``, by position (the statement's column
-    order): by-name access costs more than the rest of the row for large traces."""
-    (_org, trace_id, span_id, parent, trace_state, name, kind, start_us, end_us, status_code,
-     status_message, subsystem, service_name, agent_id, task_run_id, gen_ai_operation,
-     gen_ai_provider, gen_ai_model, input_tokens, output_tokens, scope_name, attributes,
-     resource_text, links, dropped) = r  # fmt: skip
-    resource = resources.get(resource_text)
-    if resource is None:
-        resource = resources[resource_text] = _mapping(json.loads(resource_text))
-    return SpanRecord(
-        bytes(trace_id), bytes(span_id), bytes(parent) if parent is not None else None,
-        trace_state, name, kind, start_us, end_us, status_code, status_message, subsystem,
-        service_name, agent_id, task_run_id, gen_ai_operation, gen_ai_provider, gen_ai_model,
-        input_tokens, output_tokens, scope_name, _mapping(attributes), resource,
-        tuple(SpanLink(bytes(x[:16]), bytes(x[16:])) for x in links) if links else (),
-        tuple(events), dropped,
-    )  # fmt: skip
-
-
-def _event(r: Row[Any]) -> SpanEvent:
-    return SpanEvent(int(r.time_us), r.event_type, _mapping(r.payload), r.severity, r.message)
-
-
-def _cost(r: Row[Any]) -> LlmCost:
-    return LlmCost(
-        span_id=bytes(r.span_id), time_us=int(r.time_us), provider=r.provider, model=r.model,
-        tokens_in=r.tokens_in, tokens_out=r.tokens_out, cache_read_tokens=r.cache_read_tokens,
-        cache_creation_tokens=r.cache_creation_tokens, cost_usd=Decimal(r.cost_usd),
-        cost_source=r.cost_source,
-    )  # fmt: skip
-
-
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, dict) else {}
