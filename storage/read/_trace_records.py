@@ -3,7 +3,6 @@ their construction from the rows of ``storage.read._traces_sql``."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from sqlalchemy import Row
 
 
@@ -140,19 +140,20 @@ def span_from_row(
     r: Sequence[Any], events: Sequence[SpanEvent], resources: dict[str, Mapping[str, Any]]
 ) -> SpanRecord:
     """A span from a row of ``SPANS_OF_TRACES``, by position (the statement's column
-    order): by-name access costs more than the rest of the row for large traces."""
+    order): by-name access costs more than the rest of the row for large traces. JSON comes
+    as text for orjson, several times faster than the driver's json.loads."""
     (_org, trace_id, span_id, parent, trace_state, name, kind, start_us, end_us, status_code,
      status_message, subsystem, service_name, agent_id, task_run_id, gen_ai_operation,
      gen_ai_provider, gen_ai_model, input_tokens, output_tokens, scope_name, attributes,
      resource_text, links, dropped) = r  # fmt: skip
     resource = resources.get(resource_text)
     if resource is None:
-        resource = resources[resource_text] = _mapping(json.loads(resource_text))
+        resource = resources[resource_text] = _mapping(orjson.loads(resource_text))
     return SpanRecord(
         bytes(trace_id), bytes(span_id), bytes(parent) if parent is not None else None,
         trace_state, name, kind, start_us, end_us, status_code, status_message, subsystem,
         service_name, agent_id, task_run_id, gen_ai_operation, gen_ai_provider, gen_ai_model,
-        input_tokens, output_tokens, scope_name, _mapping(attributes), resource,
+        input_tokens, output_tokens, scope_name, _mapping(orjson.loads(attributes)), resource,
         tuple(SpanLink(bytes(x[:16]), bytes(x[16:])) for x in links) if links else (),
         tuple(events), dropped,
     )  # fmt: skip

@@ -49,7 +49,7 @@ SELECT s.org_id, s.trace_id, s.span_id, s.parent_span_id, s.trace_state, s.name,
        {_us("s.start_time")} AS start_us, {_us("s.end_time")} AS end_us,
        s.status_code, s.status_message, s.subsystem, s.service_name, s.agent_id,
        s.task_run_id, s.gen_ai_operation, s.gen_ai_provider, s.gen_ai_model,
-       s.input_tokens, s.output_tokens, s.scope_name, s.attributes,
+       s.input_tokens, s.output_tokens, s.scope_name, s.attributes::text AS attributes_text,
        s.resource_attributes::text AS resource_text, s.links, s.dropped_attributes_count
 FROM spans s
 WHERE s.{_KEYS.format(alias="s", time="start_time")}
