@@ -33,6 +33,10 @@ from storage.read._trace_records import (
     span_from_row,
     summary_from_row,
 )
+from storage.read._trace_search import (
+    span_conditions,
+    trace_conditions,
+)
 
 __all__ = [
     "BROAD_SPAN_SEARCH",
@@ -66,28 +70,14 @@ BROAD_SPAN_SEARCH = timedelta(hours=1)
 #: Longest range a search without a service and without span conditions may cover (it
 #: walks trace summaries, one row per trace, newest first).
 BROAD_TRACE_SEARCH = timedelta(hours=24)
+#: The first window of a span search, and how much each next (older) window grows.
+FIRST_SEARCH_WINDOW = timedelta(minutes=30)
+SEARCH_WINDOW_GROWTH = 4
 #: Longest range of a service dependency query (it joins every span of the range to its
 #: parent).
 MAX_DEPENDENCY_RANGE = timedelta(days=7)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-# Attribute keys answered from typed span columns (the receiver maps them there), then
-# the keys of Jaeger's OTLP conventions (span.kind, otel.status_code, error, ...).
-_COLUMN_KEYS = {
-    "service.name": "service_name",
-    "mosaic.task_run.id": "task_run_id",
-    "aeos.agent.id": "agent_id",
-    "aeos.fleet.id": "fleet_id",
-    "aeos.subsystem": "subsystem",
-    "gen_ai.operation.name": "gen_ai_operation",
-    "gen_ai.provider.name": "gen_ai_provider",
-    "gen_ai.system": "gen_ai_provider",
-    "otel.scope.name": "scope_name",
-    "otel.status_description": "status_message",
-}
-SPAN_KINDS = {"unspecified": 0, "internal": 1, "server": 2, "client": 3, "producer": 4,
-              "consumer": 5}  # fmt: skip
-STATUS_CODES = {"unset": 0, "ok": 1, "error": 2}
 _SELECTIVE_KEYS = frozenset({"mosaic.task_run.id"})  # indexed on spans
 
 
@@ -223,19 +213,39 @@ def get_traces(conn: Connection, summaries: Sequence[TraceSummary]) -> list[Trac
 def search_traces(conn: Connection, query: TraceQuery) -> list[TraceSummary]:
     """Trace summaries matching ``query``, newest start first, at most ``query.limit``.
 
+    With span conditions the spans are searched in windows, newest first (30 min, then
+    each window 4x the last), until ``limit`` traces that started inside the searched part
+    are found or the range is exhausted: any trace that started there has all its spans
+    there, so no newer trace can be missed, and a search that matches often reads only
+    its last minutes of spans.
+
     Raises:
         QueryTooBroadError: the range is too long for the filters given.
         InvalidInputError: a bad condition (unknown span kind or status code, ...).
     """
     check_breadth(query)
-    trace_where, params = _trace_conditions(query)
-    span_where: list[str] | None = None
-    if query.spans.has_conditions():
-        span_where, span_params = _span_conditions(query.spans, query.org_id)
-        params.update(span_params)
-    params.update(start=query.start, end=query.end, limit=query.limit)
+    trace_where, params = trace_conditions(query)
+    params["limit"] = query.limit
+    if not query.spans.has_conditions():
+        statement = sql.trace_search(trace_where, None)
+        params.update(start=query.start, end=query.end)
+        return [summary_from_row(r) for r in conn.execute(statement, params)]
+    span_where, span_params = span_conditions(query.spans, query.org_id)
+    params.update(span_params)
     statement = sql.trace_search(trace_where, span_where)
-    return [summary_from_row(r) for r in conn.execute(statement, params)]
+    found: dict[tuple[uuid.UUID, bytes], TraceSummary] = {}
+    hi, width = query.end, FIRST_SEARCH_WINDOW
+    while hi > query.start:
+        lo = max(hi - width, query.start)
+        for row in conn.execute(statement, {**params, "start": lo, "end": hi}):
+            summary = summary_from_row(row)
+            found.setdefault((summary.org_id, summary.trace_id), summary)
+        inside = sum(1 for s in found.values() if _at(s.start_us) >= lo)
+        if inside >= query.limit:
+            break
+        hi, width = lo, width * SEARCH_WINDOW_GROWTH
+    ordered = sorted(found.values(), key=lambda s: (s.start_us, s.trace_id), reverse=True)
+    return ordered[: query.limit]
 
 
 def find_traces(conn: Connection, query: TraceQuery) -> list[Trace]:
@@ -318,77 +328,6 @@ def task_run(conn: Connection, task_run_id: str, *, org_id: uuid.UUID | None = N
         bytes(r.trace_id) if r.trace_id is not None else None, Decimal(r.cost_usd),
         r.started_at, r.ended_at, r.duration_ms,
     )  # fmt: skip
-
-
-def _trace_conditions(query: TraceQuery) -> tuple[list[str], dict[str, Any]]:
-    where: list[str] = []
-    params: dict[str, Any] = {}
-    c = sql.TRACE_CONDITIONS
-    if query.status is not None:
-        where.append(c["error"] if query.status == "error" else c["no_error"])
-    if query.min_duration_us is not None:
-        where.append(c["min_duration"])
-        params["min_trace_ms"] = query.min_duration_us / 1000
-    if query.max_duration_us is not None:
-        where.append(c["max_duration"])
-        params["max_trace_ms"] = query.max_duration_us / 1000
-    if query.org_id is not None:
-        where.append(c["org"])
-        params["org_id"] = query.org_id
-    if query.before is not None:
-        where.append(c["before"])
-        params.update(before_start=_at(query.before[0]), before_id=query.before[1])
-    return where, params
-
-
-def _span_conditions(f: SpanFilter, org_id: uuid.UUID | None) -> tuple[list[str], dict[str, Any]]:
-    c = sql.SPAN_CONDITIONS
-    where: list[str] = []
-    params: dict[str, Any] = {}
-    for name, value, key, convert in (
-        ("service", f.service, "service", None),
-        ("operation", f.operation, "operation", None),
-        ("min_duration", f.min_duration_us, "min_span_ms", 1000),
-        ("max_duration", f.max_duration_us, "max_span_ms", 1000),
-        ("org", org_id, "org_id", None),
-    ):
-        if value:
-            where.append(c[name])
-            params[key] = value / convert if convert and isinstance(value, int) else value
-    for i, (key, value) in enumerate(f.attributes):
-        fragment, param = attribute_condition(i, key, value)
-        where.append(fragment)
-        params.update(param)
-    return where, params
-
-
-def attribute_condition(i: int, key: str, value: str) -> tuple[str, dict[str, Any]]:
-    """The SQL condition for attribute ``key`` = ``value`` (condition number ``i``).
-
-    Mapped keys read their typed column; Jaeger's tag conventions (``error``,
-    ``span.kind``, ``otel.status_code``) read kind and status; any other key matches the
-    span's or its resource's attribute by its text (so ``200`` matches the integer 200).
-
-    Raises:
-        InvalidInputError: a value that the convention does not allow.
-    """
-    v = f"v{i}"
-    lowered = value.strip().lower()
-    if key == "error":
-        if lowered not in ("true", "false"):
-            raise InvalidInputError(f"tag error must be true or false, not {value!r}")
-        return ("s.status_code = 2" if lowered == "true" else "s.status_code <> 2"), {}
-    if key in ("span.kind", "otel.status_code"):
-        table, column = (
-            (SPAN_KINDS, "kind") if key == "span.kind" else (STATUS_CODES, "status_code")
-        )
-        if lowered not in table:
-            raise InvalidInputError(f"tag {key} must be one of {', '.join(table)}, not {value!r}")
-        return f"s.{column} = :{v}", {v: table[lowered]}
-    mapped = _COLUMN_KEYS.get(key)
-    if mapped is not None:
-        return sql.COLUMN_CONDITION.format(column=mapped, i=i), {v: value}
-    return sql.ATTRIBUTE_CONDITION.format(i=i), {f"k{i}": key, v: value}
 
 
 def _hours(span: timedelta) -> str:

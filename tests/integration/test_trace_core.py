@@ -328,3 +328,31 @@ def test_cost_is_exact_decimal(database: Database) -> None:
         cost = core.get_trace(conn, tid).costs[0].cost_usd
     assert isinstance(cost, Decimal)
     assert cost == Decimal("1000") * Decimal("2.5") / 10**6 + Decimal("100") * Decimal("10") / 10**6
+
+
+def test_windowed_span_search_orders_by_trace_start(database: Database) -> None:
+    """Span searches read newest windows first; a long trace whose matching span is
+    recent must not outrank traces that started after it, nor push them out."""
+    org = new_org(database)
+    t0 = us(datetime.now(UTC)) - 60_000_000
+    minute = 60_000_000
+    batches, starts = [], {}
+    for i in range(12):
+        tid = bytes([i + 1]) * 16
+        start = t0 - i * 50 * minute
+        starts[tid] = start
+        spans = [span(tid, 1, None, start, start + 2_000_000),
+                 span(tid, 2, 1, start + 1_000_000, start + 1_500_000, service_name="llm")]  # fmt: skip
+        batches.append(Batch(org, spans=spans))
+    long_id, long_start = b"\xaa" * 16, t0 - 540 * minute
+    starts[long_id] = long_start
+    batches.append(Batch(org, spans=[
+        span(long_id, 1, None, long_start, t0),
+        span(long_id, 2, 1, t0 - minute, t0 - minute + 10, service_name="llm")]))  # fmt: skip
+    ingest(database, *batches)
+    expected = sorted(starts, key=lambda t: (starts[t], t), reverse=True)
+    rng = (datetime.now(UTC) - timedelta(hours=12), datetime.now(UTC))
+    with tenant(database, org) as conn:
+        for limit in (1, 5, 11, 12, 13, 20):
+            q = core.TraceQuery(*rng, spans=core.SpanFilter(service="llm"), limit=limit)
+            assert [s.trace_id for s in core.search_traces(conn, q)] == expected[:limit], limit
