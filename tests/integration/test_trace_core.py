@@ -353,6 +353,6 @@ def test_windowed_span_search_orders_by_trace_start(database: Database) -> None:
     expected = sorted(starts, key=lambda t: (starts[t], t), reverse=True)
     rng = (datetime.now(UTC) - timedelta(hours=12), datetime.now(UTC))
     with tenant(database, org) as conn:
-        for limit in (1, 5, 11, 12, 13, 20):
+        for limit in (1, 2, 3, 5, 11, 12, 13, 20):
             q = core.TraceQuery(*rng, spans=core.SpanFilter(service="llm"), limit=limit)
             assert [s.trace_id for s in core.search_traces(conn, q)] == expected[:limit], limit
