@@ -150,7 +150,11 @@ class _Walk:
 
 def critical_path(spans: Iterable[TimedSpan]) -> CriticalPath:
     """The critical path of one trace's spans (see the module docstring)."""
-    forest = SpanForest.build(spans)
+    return critical_path_of(SpanForest.build(spans))
+
+
+def critical_path_of(forest: SpanForest) -> CriticalPath:
+    """:func:`critical_path` of an already built forest."""
     if not forest.roots:
         return CriticalPath(0, 0, ())
     bounds = forest.subtree_bounds()

@@ -62,6 +62,7 @@ class SpanForest:
     children: dict[bytes, list[bytes]]
     roots: list[bytes]
     orphans: set[bytes]
+    _preorder: list[bytes] | None = None  # memo, once the forest is built
 
     @classmethod
     def build(cls, spans: Iterable[TimedSpan]) -> SpanForest:
@@ -84,6 +85,7 @@ class SpanForest:
         forest = cls(index, children, roots, orphans)
         forest._cut_loops()
         forest._order()
+        forest._preorder = forest._walk()
         return forest
 
     def _order(self) -> None:
@@ -117,6 +119,9 @@ class SpanForest:
 
     def preorder(self) -> list[bytes]:
         """Every reachable span id, depth first, children in waterfall order."""
+        return self._preorder if self._preorder is not None else self._walk()
+
+    def _walk(self) -> list[bytes]:
         out: list[bytes] = []
         for root in self.roots:
             out.extend(self._subtree(root))

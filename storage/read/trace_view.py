@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from storage.read._trace_records import Trace
-from storage.read.critical_path import CriticalPath, critical_path
+from storage.read.critical_path import CriticalPath, critical_path_of
 from storage.read.span_tree import Placement, SpanForest, place
 
 
@@ -49,7 +49,7 @@ def analyse(trace: Trace) -> TraceAnalysis:
     return TraceAnalysis(
         order=tuple(forest.preorder()),
         placements=placements,
-        critical_path=critical_path(trace.spans),
+        critical_path=critical_path_of(forest),
         totals=totals(trace),
         orphan_count=len(forest.orphans),
     )
