@@ -1,0 +1,64 @@
+"""SQL fragments shared by the panels.
+
+Panels read rollups only through ``aeos_<family>(from, to, interval_ms)`` (migration
+0015), which picks the 1 min / 1 h / 1 day level for the range and ``$__interval``; a
+panel's points are grouped with Grafana's ``$__timeGroupAlias``. Rates divide by
+``aeos_rollup_seconds``, the time one point covers at that level and interval.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+RANGE: Final = "$__timeFrom(), $__timeTo()"
+WINDOW: Final = f"{RANGE}, $__interval_ms"
+TIME: Final = "$__timeGroupAlias(bucket, $__interval)"
+DAY: Final = "$__timeGroupAlias(bucket, 1d)"
+SECONDS: Final = f"aeos_rollup_seconds({WINDOW})"
+# Drill-down tables read raw rows: never more than this much before the range's end.
+RAW_LIMIT: Final = "interval '7 days'"
+
+
+def rollup(family: str) -> str:
+    """The rows of a rollup family at the level the panel's range and interval need."""
+    return f"aeos_{family}({WINDOW})"
+
+
+def cost() -> str:
+    """Daily cost rows of the range (one level)."""
+    return f"aeos_cost_daily({RANGE})"
+
+
+def per_second(expr: str) -> str:
+    """``expr`` (a sum over one point) as a rate per second."""
+    return f"{expr} / {SECONDS}"
+
+
+def per_minute(expr: str) -> str:
+    """``expr`` (a sum over one point) as a rate per minute."""
+    return f"{expr} * 60.0 / {SECONDS}"
+
+
+def ratio(numerator: str, denominator: str) -> str:
+    """A share in [0, 1] (NULL when there is nothing to divide by)."""
+    return f"{numerator}::float8 / nullif({denominator}, 0)"
+
+
+def quantile(hist: str, q: float) -> str:
+    """The q-quantile of merged log-scale histograms (within 1 % of the exact value)."""
+    return f"aeos_hist_quantile(aeos_hist_merge_agg({hist}), {q})"
+
+
+def raw_window(column: str) -> str:
+    """A raw-row filter: inside the range, and at most :data:`RAW_LIMIT` before its end."""
+    return f"$__timeFilter({column}) AND {column} > $__timeTo()::timestamptz - {RAW_LIMIT}"
+
+
+# Budget of an org: the largest enabled monthly "budget" rule (alerting keeps amounts in
+# params; the panel accepts the names that rule type uses or used).
+BUDGET: Final = (
+    "(SELECT max(amount) FROM (SELECT CASE WHEN a ~ '^[0-9]+(\\.[0-9]+)?$' THEN a::numeric END "
+    "AS amount FROM (SELECT coalesce(params->>'amount_usd', params->>'amount', "
+    "params->>'budget_usd') AS a FROM alert_rules WHERE type = 'budget' AND enabled "
+    "AND org_id IN (${org:sqlstring})) r) b)"
+)
