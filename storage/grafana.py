@@ -57,7 +57,8 @@ def _org_id(conn: Connection, org_name: str) -> uuid.UUID:
 def _ddl(conn: Connection, template: str, role: str, literal: str | None = None) -> None:
     # Identifiers and literals are quoted by the server (format %I / %L), not by us.
     statement = conn.execute(
-        text("SELECT format(:t, :r, :l)"), {"t": template, "r": role, "l": literal}
+        text("SELECT format(CAST(:t AS text), CAST(:r AS text), CAST(:l AS text))"),
+        {"t": template, "r": role, "l": literal},
     ).scalar_one()
     conn.execute(text(statement))
 
@@ -94,11 +95,11 @@ def provision_org_login(conn: Connection, org_name: str) -> GrafanaLogin:
     return GrafanaLogin(role, password, org_id)
 
 
-def provision_staff_login(conn: Connection) -> GrafanaLogin:
+def provision_staff_login(conn: Connection, role: str = STAFF_LOGIN) -> GrafanaLogin:
     """Creates or rotates the staff console's login: every org, read-only."""
-    conn.execute(text("DELETE FROM db_role_orgs WHERE role_name = :r"), {"r": STAFF_LOGIN})
-    password = _upsert_login(conn, STAFF_LOGIN, "aeos_support", "public")
-    return GrafanaLogin(STAFF_LOGIN, password, None)
+    conn.execute(text("DELETE FROM db_role_orgs WHERE role_name = :r"), {"r": role})
+    password = _upsert_login(conn, role, "aeos_support", "public")
+    return GrafanaLogin(role, password, None)
 
 
 def storage_engine(conn: Connection) -> str:

@@ -116,13 +116,14 @@ def task_runs() -> Json:
     panels = [
         table(
             "Task runs",
-            "Newest task runs in the range (at most the last 7 days of it, 500 rows); type in "
-            "Search to filter by run or task id. The trace id opens the run's trace.",
+            "Task runs that started in the range, newest first (at most the last 7 days of "
+            "it, 500 rows); type in Search to filter by run or task id. The trace id opens "
+            "the run's trace.",
             "SELECT task_run_id, task_id, agent_id, status, started_at, duration_ms, "
             "cost_usd::float8 AS cost_usd, encode(trace_id, 'hex') AS trace_id FROM task_runs "
-            f"WHERE {ORG} AND {raw_window('created_at')} AND {v.matches('status', 'status')} "
+            f"WHERE {ORG} AND {raw_window('started_at')} AND {v.matches('status', 'status')} "
             f"AND {by_agent} AND {search} "
-            "ORDER BY created_at DESC LIMIT 500",
+            "ORDER BY started_at DESC LIMIT 500",
             units={"duration_ms": "ms", "cost_usd": "currencyUSD"},
             links={"trace_id": ("Open trace", MOSAIC_TRACE)},
             size=(24, 16),

@@ -1,9 +1,9 @@
 """SQL fragments shared by the panels.
 
-Panels read rollups only through ``aeos_<family>(from, to, interval_ms)`` (migration
-0015), which picks the 1 min / 1 h / 1 day level for the range and ``$__interval``; a
-panel's points are grouped with Grafana's ``$__timeGroupAlias``. Rates divide by
-``aeos_rollup_seconds``, the time one point covers at that level and interval.
+Panels read rollups only through ``<family>_levels`` (migration 0015), keeping the level
+``aeos_rollup_level`` picks for the range and ``$__interval``; a panel's points are
+grouped with Grafana's ``$__timeGroupAlias``. Rates divide by ``aeos_rollup_seconds``,
+the time one point covers at that level and interval.
 """
 
 from __future__ import annotations
@@ -20,13 +20,23 @@ RAW_LIMIT: Final = "interval '7 days'"
 
 
 def rollup(family: str) -> str:
-    """The rows of a rollup family at the level the panel's range and interval need."""
-    return f"aeos_{family}({WINDOW})"
+    """The rows of a rollup family at the level the panel's range and interval need.
+
+    A subquery named after the family; the planner flattens it, so the panel's filters
+    reach the relation.
+    """
+    return (
+        f"(SELECT * FROM {family}_levels WHERE level = aeos_rollup_level({WINDOW}) "
+        f"AND bucket >= aeos_rollup_start({WINDOW}) AND bucket < $__timeTo()) AS {family}"
+    )
 
 
 def cost() -> str:
-    """Daily cost rows of the range (one level)."""
-    return f"aeos_cost_daily({RANGE})"
+    """Daily cost rows whose UTC day starts in [day of the range's start, its end)."""
+    return (
+        "(SELECT * FROM cost_levels WHERE bucket >= date_bin('1 day', $__timeFrom(), "
+        "timestamptz '2000-01-01 00:00:00+00') AND bucket < $__timeTo()) AS cost"
+    )
 
 
 def per_second(expr: str) -> str:

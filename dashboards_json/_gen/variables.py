@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Final
 
 from dashboards_json._gen.panels import PG, Json
+from dashboards_json._gen.sql import cost
 
 ALL: Final = "'__all'"
 REFRESH_ON_LOAD: Final = 1
@@ -94,8 +95,7 @@ def model() -> Json:
     return _query(
         "model",
         "Model",
-        "SELECT DISTINCT model FROM aeos_cost_daily($__timeFrom(), $__timeTo()) "
-        "WHERE org_id IN (${org:sqlstring}) ORDER BY 1",
+        f"SELECT DISTINCT model FROM {cost()} WHERE org_id IN (${{org:sqlstring}}) ORDER BY 1",
         multi=True,
         refresh=REFRESH_ON_TIME_RANGE,
     )

@@ -1,18 +1,23 @@
-"""Dashboard reads: functions that pick the rollup level, and a read-only Grafana role.
+"""Dashboard reads: views and functions that pick the rollup level, a read-only Grafana role.
 
-Grafana panels never name a rollup relation. They call ``aeos_<family>(from, to,
-interval_ms)``, which returns the rows of ``<family>_1m``, ``_1h`` or ``_1d`` chosen by
-``aeos_rollup_level`` for the panel's range and ``$__interval``, widened to whole buckets
-of that level (a bucket is returned when it starts in ``[bin(from), to)``). The level
-rule: 1 day when the interval is at least a day or the range longer than 31 days; 1 hour
-when the interval is at least an hour or the range longer than 2 days; 1 minute
-otherwise. So a 90-day panel reads about 90 rows per series.
+Grafana panels never name a rollup relation of one level. They read ``<family>_levels``,
+every level of a family told apart by a ``level`` column, and keep the level that
+``aeos_rollup_level(from, to, interval_ms)`` picks for the panel's range and
+``$__interval``, from ``aeos_rollup_start(...)`` (the range widened to whole buckets of
+that level) to the range's end. The rule: 1 day when the interval is at least a day or the
+range longer than 31 days; 1 hour when the interval is at least an hour or the range
+longer than 2 days; 1 minute otherwise. So a 90-day panel reads about 90 rows per series.
 
-The functions are plain SQL, SECURITY INVOKER and without a ``SET search_path``: the
-planner inlines them into the panel's query (filters on org, agent or subsystem reach the
-relation), the level test folds to a constant (only one branch runs), and the relation
-names resolve on the caller's search path, so a pinned tenant login (``tenant, public``)
-reads the ``tenant.*`` security-barrier views and staff read the relations themselves.
+The level functions are IMMUTABLE, so with Grafana's literal bounds the planner folds the
+level test to a constant and drops the other levels' branches of the view before running
+the query. Views, not set-returning functions: TimescaleDB checks the caller's privilege
+on a continuous aggregate when a function reads it (the watermark), which tenants must not
+have; through views it does not. ``public.<family>_levels`` reads the relations (staff,
+support, worker); ``tenant.<family>_levels`` reads the ``tenant.*`` security-barrier views,
+and a tenant's search path finds it first. ``platform_red`` has no tenant view.
+
+The Task Runs dashboard lists the runs that started in its range: an index on
+``(org_id, started_at)`` serves it.
 
 ``aeos_grafana_reader``: what a Grafana data source login of one org inherits. Unlike
 ``aeos_tenant`` (the API's role, which also writes rules, endpoints, users and keys) it
@@ -54,7 +59,10 @@ _FAMILIES = {
     "bucket_counts",
 }
 _LEVELS = {"1m": "1 minute", "1h": "1 hour", "1d": "1 day"}
-_ORIGIN = "timestamptz '2000-01-01 00:00:00+00'"
+_COST = (
+    "bucket, org_id, provider, model, agent_id, subsystem, calls, cost_usd, tokens_in, "
+    "tokens_out, cache_read_tokens, cache_creation_tokens"
+)
 # Tables with row security that Grafana panels read (entities, alerting, shared).
 _READ_TABLES = (
     "fleets",
@@ -80,6 +88,15 @@ $fn$;
 COMMENT ON FUNCTION aeos_rollup_level(timestamptz, timestamptz, bigint) IS
   'Rollup bucket width (1 minute, 1 hour or 1 day) that dashboards read for a range and interval';
 
+CREATE OR REPLACE FUNCTION aeos_rollup_start(
+  p_from timestamptz, p_to timestamptz, p_interval_ms bigint
+) RETURNS timestamptz LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
+  SELECT date_bin(aeos_rollup_level(p_from, p_to, p_interval_ms), p_from,
+                  timestamptz '2000-01-01 00:00:00+00')
+$fn$;
+COMMENT ON FUNCTION aeos_rollup_start(timestamptz, timestamptz, bigint) IS
+  'Start of the bucket, at the level aeos_rollup_level picks, that holds p_from';
+
 CREATE OR REPLACE FUNCTION aeos_rollup_seconds(
   p_from timestamptz, p_to timestamptz, p_interval_ms bigint
 ) RETURNS double precision LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
@@ -93,35 +110,31 @@ COMMENT ON FUNCTION aeos_rollup_seconds(timestamptz, timestamptz, bigint) IS
 """
 
 
-def _family_function(family: str, columns: str) -> str:
-    branches = []
-    for suffix, width in _LEVELS.items():
-        branches.append(
-            f"  SELECT {columns} FROM {family}_{suffix}\n"
-            f"   WHERE aeos_rollup_level(p_from, p_to, p_interval_ms) = interval '{width}'\n"
-            f"     AND bucket >= date_bin(interval '{width}', p_from, {_ORIGIN}) AND bucket < p_to"
+def _levels_view(schema: str, family: str, columns: str, levels: dict[str, str]) -> str:
+    branches = [
+        f"SELECT interval '{width}' AS level, {columns} FROM {schema}.{relation}"
+        for relation, width in levels.items()
+    ]
+    return f"CREATE VIEW {schema}.{family}_levels AS " + " UNION ALL ".join(branches)
+
+
+def _levels_views() -> None:
+    readers = "aeos_staff, aeos_support, aeos_worker"
+    families = {
+        family: (columns, {f"{family}_{s}": w for s, w in _LEVELS.items()})
+        for family, columns in _FAMILIES.items()
+    }
+    families["cost"] = (_COST, {"cost_daily": "1 day"})
+    for family, (columns, levels) in families.items():
+        op.execute(_levels_view("public", family, columns, levels))
+        op.execute(f"GRANT SELECT ON public.{family}_levels TO {readers}")
+        op.execute(
+            f"COMMENT ON VIEW public.{family}_levels IS 'Every level of {family}; dashboards "
+            "keep one: level = aeos_rollup_level(from, to, interval_ms)'"
         )
-    body = "\n  UNION ALL\n".join(branches)
-    return (
-        f"CREATE OR REPLACE FUNCTION aeos_{family}(\n"
-        "  p_from timestamptz, p_to timestamptz, p_interval_ms bigint\n"
-        f") RETURNS SETOF public.{family}_1m LANGUAGE sql STABLE AS $fn$\n{body}\n$fn$;\n"
-        f"COMMENT ON FUNCTION aeos_{family}(timestamptz, timestamptz, bigint) IS "
-        f"'Rows of {family}_1m, _1h or _1d at the level aeos_rollup_level picks';\n"
-    )
-
-
-_COST_FUNCTION = f"""
-CREATE OR REPLACE FUNCTION aeos_cost_daily(p_from timestamptz, p_to timestamptz)
-RETURNS SETOF public.cost_daily LANGUAGE sql STABLE AS $fn$
-  SELECT bucket, org_id, provider, model, agent_id, subsystem, calls, cost_usd, tokens_in,
-         tokens_out, cache_read_tokens, cache_creation_tokens
-    FROM cost_daily
-   WHERE bucket >= date_bin(interval '1 day', p_from, {_ORIGIN}) AND bucket < p_to
-$fn$;
-COMMENT ON FUNCTION aeos_cost_daily(timestamptz, timestamptz) IS
-  'Daily cost rows whose UTC day starts in [day of from, to)';
-"""
+        if family != "platform_red":
+            op.execute(_levels_view("tenant", family, columns, levels))
+            op.execute(f"GRANT SELECT ON tenant.{family}_levels TO aeos_tenant")
 
 
 def _grafana_reader() -> None:
@@ -158,18 +171,13 @@ def _grafana_reader() -> None:
 
 
 def upgrade() -> None:
+    op.create_index("ix_task_runs_org_started", "task_runs", ["org_id", "started_at"])
+    op.execute(
+        "COMMENT ON INDEX ix_task_runs_org_started IS "
+        "'serves: Task Runs dashboard: runs that started in a range, newest first'"
+    )
     op.execute(_LEVEL_FUNCTIONS)
-    for family, columns in _FAMILIES.items():
-        op.execute(_family_function(family, columns))
-    op.execute(_COST_FUNCTION)
-    # Staff-only data stays staff-only: a tenant calling aeos_platform_red gets an error.
-    op.execute(
-        "REVOKE ALL ON FUNCTION aeos_platform_red(timestamptz, timestamptz, bigint) FROM PUBLIC"
-    )
-    op.execute(
-        "GRANT EXECUTE ON FUNCTION aeos_platform_red(timestamptz, timestamptz, bigint) "
-        "TO aeos_staff, aeos_support, aeos_worker"
-    )
+    _levels_views()  # before the reader: it is granted every tenant view there is
     _grafana_reader()
 
 
