@@ -95,7 +95,8 @@ def test_client_org_files_login_and_key(
     ds2, _ = _files(tmp_path)
     pg2 = next(d for d in ds2["datasources"] if d["uid"] == "aeos-pg")
     assert second["login_role"] == first["login_role"]
-    assert pg2["secureJsonData"]["password"] != old_password and _key(ds2) != old_key
+    assert pg2["secureJsonData"]["password"] != old_password
+    assert _key(ds2) != old_key
     with database.admin_engine().begin() as conn:
         assert admin.authenticate(conn, old_key) is None
         assert admin.authenticate(conn, _key(ds2)) is not None
@@ -117,16 +118,20 @@ def test_staff_files_read_every_org(database: Database, tmp_path: Path, roles: l
             {"r": summary["login_role"]},
         ).scalar()
         identity = admin.authenticate(conn, _key(ds))
-    assert support is True and pinned == 0
-    assert identity is not None and identity.role == "alias_support"
+    assert support is True
+    assert pinned == 0
+    assert identity is not None
+    assert identity.role == "alias_support"
 
 
 def test_bad_requests_change_nothing(database: Database, tmp_path: Path) -> None:
     missing = aeos("grafana", "provision", "--out", str(tmp_path), url=_url(database))
-    assert missing.returncode != 0 and "--org" in missing.stderr
+    assert missing.returncode != 0
+    assert "--org" in missing.stderr
     unknown = aeos("grafana", "provision", "--out", str(tmp_path), "--org", "nope",
                    url=_url(database))  # fmt: skip
-    assert unknown.returncode != 0 and "nope" in unknown.stderr
+    assert unknown.returncode != 0
+    assert "nope" in unknown.stderr
     assert not any(tmp_path.iterdir())
     with database.admin_engine().connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM db_role_orgs")).scalar() == 0
