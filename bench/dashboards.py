@@ -40,8 +40,8 @@ from dashboards_json._gen import build_all  # noqa: E402
 from dashboards_json._gen.macros import Request, expand  # noqa: E402
 from storage import grafana  # noqa: E402
 from storage.embedded import EmbeddedPostgres, free_port  # noqa: E402
-from storage.rows import Batch, EventRow, LlmCall, MetricPointRow  # noqa: E402
-from storage.writer import IngestWriter  # noqa: E402
+from storage.ingest.rows import Batch, EventRow, LlmCall, MetricPointRow  # noqa: E402
+from storage.ingest.writer import IngestWriter  # noqa: E402
 
 SERVER_SETTINGS = {"shared_buffers": "1GB", "work_mem": "64MB", "max_wal_size": "4GB"}
 TARGET_P95_MS = 200.0

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, text
 
 from storage import admin
 from storage.database import Database
-from storage.rows import (
+from storage.ingest.rows import (
     AgentSighting,
     Batch,
     EventRow,
@@ -29,7 +29,7 @@ from storage.rows import (
     SpanRow,
     TaskRunSighting,
 )
-from storage.writer import IngestWriter
+from storage.ingest.writer import IngestWriter
 
 T0 = datetime(2026, 11, 18, tzinfo=UTC)  # data covers [T0, T0 + 3 days)
 DAYS = 3
