@@ -16,10 +16,13 @@ from dashboards_json._gen.panels import (
 from dashboards_json._gen.sql import (
     BUDGET,
     DAY,
+    P95,
+    PERCENTILES,
     TIME,
+    TIME_GROUP,
     cost,
     per_second,
-    quantile,
+    quantiles,
     ratio,
     raw_window,
     rollup,
@@ -27,12 +30,15 @@ from dashboards_json._gen.sql import (
 
 ORG = v.ORG_FILTER
 TAGS = ["client"]
+HIST = "duration_hist"
+ERRORS = ratio("sum(error_count)", "sum(span_count)")
 MOSAIC_TRACE = url("aeos-mosaic", "mosaic", "var-org=${org}&var-trace_id=${__data.fields.trace_id}")
 
 
 def org_overview() -> Json:
     """Requests, errors, latency, cost and agents of one org."""
     red = rollup("org_red")
+    spans = rollup("span_red")
     panels = [
         stat("Spans", "Spans received in the range.",
              f"SELECT coalesce(sum(span_count), 0) AS spans FROM {red} WHERE {ORG}", unit="short"),
@@ -40,7 +46,7 @@ def org_overview() -> Json:
              f"SELECT coalesce({ratio('sum(error_count)', 'sum(span_count)')}, 0) AS error_rate "
              f"FROM {red} WHERE {ORG}", unit="percentunit", thresholds=ERROR_RATE),
         stat("p95 latency", "95th percentile span duration in the range (within 1 %).",
-             f"SELECT {quantile('duration_hist', 0.95)} AS p95_ms FROM {red} WHERE {ORG}",
+             f"SELECT p95_ms FROM {quantiles(red, ORG, {}, 'duration_hist', P95)} AS q",
              unit="ms"),
         stat("Cost", "LLM cost of the UTC days the range touches.",
              f"SELECT coalesce(sum(cost_usd), 0)::float8 AS cost_usd FROM {cost()} WHERE {ORG}",
@@ -53,10 +59,9 @@ def org_overview() -> Json:
                    f"FROM {red} WHERE {ORG} GROUP BY 1 ORDER BY 1",
                    unit="percentunit", thresholds=ERROR_RATE),
         timeseries("Latency percentiles", "p50, p95 and p99 span duration per point.",
-                   f"SELECT {TIME}, {quantile('duration_hist', 0.5)} AS p50_ms, "
-                   f"{quantile('duration_hist', 0.95)} AS p95_ms, "
-                   f"{quantile('duration_hist', 0.99)} AS p99_ms FROM {red} WHERE {ORG} "
-                   "GROUP BY 1 ORDER BY 1", unit="ms"),
+                   "SELECT time, p50_ms, p95_ms, p99_ms FROM "
+                   f"{quantiles(red, ORG, {'time': TIME_GROUP}, 'duration_hist', PERCENTILES)} "
+                   "AS q ORDER BY 1", unit="ms"),
         timeseries("Cost per day", "LLM cost per UTC day.",
                    f"SELECT {DAY}, sum(cost_usd)::float8 AS cost_usd FROM {cost()} WHERE {ORG} "
                    "GROUP BY 1 ORDER BY 1", unit="currencyUSD", bars=True),
@@ -64,10 +69,12 @@ def org_overview() -> Json:
               f"SELECT status, count(*) AS agents FROM agents WHERE {ORG} GROUP BY 1 ORDER BY 1",
               size=(8, 6)),
         table("Busiest services", "Services with the most spans in the range, with errors and p95.",
-              f"SELECT service_name AS service, sum(span_count) AS spans, "
-              f"{ratio('sum(error_count)', 'sum(span_count)')} AS error_rate, "
-              f"{quantile('duration_hist', 0.95)} AS p95_ms FROM {rollup('span_red')} "
-              f"WHERE {ORG} GROUP BY 1 ORDER BY 2 DESC LIMIT 10",
+              "SELECT c.service, c.spans, c.error_rate, q.p95_ms FROM (SELECT service_name "
+              f"AS service, sum(span_count) AS spans, {ERRORS} AS error_rate FROM {spans} "
+              f"WHERE {ORG} GROUP BY 1 ORDER BY 2 DESC "
+              "LIMIT 10) AS c LEFT JOIN "
+              f"{quantiles(spans, ORG, {'service': 'service_name'}, 'duration_hist', P95)} "
+              "AS q USING (service) ORDER BY c.spans DESC",
               units={"error_rate": "percentunit", "p95_ms": "ms"},
               thresholds={"error_rate": ERROR_RATE}, size=(16, 6)),
     ]  # fmt: skip
@@ -93,9 +100,9 @@ def agents_fleets() -> Json:
                    f"FROM {red} WHERE {ORG} AND {agent} GROUP BY 1, 2 ORDER BY 1",
                    unit="reqps"),
         bargauge("Slowest agents (p95)", "Agents with the highest p95 span duration in the range.",
-                 f"SELECT agent_id AS agent, {quantile('duration_hist', 0.95)} AS p95_ms "
-                 f"FROM {red} WHERE {ORG} AND {agent} GROUP BY 1 ORDER BY 2 DESC NULLS LAST "
-                 "LIMIT 15", unit="ms"),
+                 "SELECT agent, p95_ms FROM "
+                 f"{quantiles(red, f'{ORG} AND {agent}', {'agent': 'agent_id'}, HIST, P95)} "
+                 "AS q ORDER BY 2 DESC NULLS LAST LIMIT 15", unit="ms"),
         table("Fleets", "Each fleet with its agents by status.",
               "SELECT f.fleet_id, f.name, count(a.agent_id) AS agents, "
               "count(*) FILTER (WHERE a.status = 'online') AS online, "

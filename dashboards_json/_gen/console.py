@@ -15,16 +15,18 @@ from dashboards_json._gen.panels import (
     timeseries,
 )
 from dashboards_json._gen.sql import (
+    P95,
     SECONDS,
     TIME,
     cost,
     per_second,
-    quantile,
+    quantiles,
     ratio,
     rollup,
 )
 
 TAGS = ["console"]
+OPERATION_KEYS = {"subsystem": "subsystem", "service": "service_name", "operation": "operation"}
 ORGS = v.matches("org_id::text", "orgs")
 ORG_EXPLORER = url("aeos-org-explorer", "org-explorer", "var-org=${__data.fields.org_id}")
 FIRING = steps((None, "green"), (1, "red"))
@@ -43,9 +45,9 @@ def global_overview() -> Json:
     """The whole platform, and which org is unhealthy."""
     red = rollup("platform_red")
     health = f"""
-WITH red AS (SELECT org_id, sum(span_count) AS spans, sum(error_count) AS errors,
-                    {quantile("duration_hist", 0.95)} AS p95_ms
+WITH red AS (SELECT org_id, sum(span_count) AS spans, sum(error_count) AS errors
                FROM {rollup("org_red")} GROUP BY org_id),
+     p95 AS {quantiles(rollup("org_red"), "true", {"org_id": "org_id"}, "duration_hist", P95)},
      spend AS (SELECT org_id, sum(cost_usd) AS cost_usd FROM {cost()} GROUP BY org_id),
      fleet AS (SELECT org_id, count(*) AS agents,
                       count(*) FILTER (WHERE status <> 'online') AS agents_unhealthy
@@ -53,11 +55,12 @@ WITH red AS (SELECT org_id, sum(span_count) AS spans, sum(error_count) AS errors
      firing AS (SELECT org_id, count(*) AS alerts_firing FROM alert_states
                  WHERE is_firing GROUP BY org_id)
 SELECT o.id::text AS org_id, o.name AS org, o.plan, coalesce(red.spans, 0) AS spans,
-       coalesce({ratio("red.errors", "red.spans")}, 0) AS error_rate, red.p95_ms,
+       coalesce({ratio("red.errors", "red.spans")}, 0) AS error_rate, p95.p95_ms,
        coalesce(spend.cost_usd, 0)::float8 AS cost_usd, coalesce(fleet.agents, 0) AS agents,
        coalesce(fleet.agents_unhealthy, 0) AS agents_unhealthy,
        coalesce(firing.alerts_firing, 0) AS alerts_firing
-  FROM orgs o LEFT JOIN red ON red.org_id = o.id LEFT JOIN spend ON spend.org_id = o.id
+  FROM orgs o LEFT JOIN red ON red.org_id = o.id LEFT JOIN p95 ON p95.org_id = o.id
+  LEFT JOIN spend ON spend.org_id = o.id
   LEFT JOIN fleet ON fleet.org_id = o.id LEFT JOIN firing ON firing.org_id = o.id
  ORDER BY alerts_firing DESC, error_rate DESC, agents_unhealthy DESC, o.name"""
     panels = [
@@ -67,7 +70,8 @@ SELECT o.id::text AS org_id, o.name AS org, o.plan, coalesce(red.spans, 0) AS sp
              f"SELECT coalesce({ratio('sum(error_count)', 'sum(span_count)')}, 0) AS error_rate "
              f"FROM {red}", unit="percentunit", thresholds=ERROR_RATE),
         stat("p95 latency", "95th percentile span duration, all orgs.",
-             f"SELECT {quantile('duration_hist', 0.95)} AS p95_ms FROM {red}", unit="ms"),
+             f"SELECT p95_ms FROM {quantiles(red, 'true', {}, 'duration_hist', P95)} AS q",
+             unit="ms"),
         stat("Alerts firing", "Rules firing now, all orgs.",
              "SELECT count(*) AS firing FROM alert_states WHERE is_firing", unit="short",
              thresholds=FIRING),
@@ -105,10 +109,13 @@ def org_explorer() -> Json:
                    f"AS error_rate FROM {spans} WHERE {org} GROUP BY 1, 2 ORDER BY 1",
                    unit="percentunit", thresholds=ERROR_RATE),
         table("Operations with most errors", "The org's operations by errors in the range.",
-              "SELECT subsystem, service_name AS service, operation, sum(span_count) AS spans, "
-              f"sum(error_count) AS errors, {ratio('sum(error_count)', 'sum(span_count)')} "
-              f"AS error_rate, {quantile('duration_hist', 0.95)} AS p95_ms FROM {spans} "
-              f"WHERE {org} GROUP BY 1, 2, 3 ORDER BY 5 DESC, 4 DESC LIMIT 20",
+              "SELECT c.subsystem, c.service, c.operation, c.spans, c.errors, c.error_rate, "
+              "q.p95_ms FROM (SELECT subsystem, service_name AS service, operation, "
+              f"sum(span_count) AS spans, sum(error_count) AS errors, "
+              f"{ratio('sum(error_count)', 'sum(span_count)')} AS error_rate FROM {spans} "
+              f"WHERE {org} GROUP BY 1, 2, 3 ORDER BY 5 DESC, 4 DESC LIMIT 20) AS c LEFT JOIN "
+              f"{quantiles(spans, org, OPERATION_KEYS, 'duration_hist', P95)} AS q "
+              "USING (subsystem, service, operation) ORDER BY c.errors DESC, c.spans DESC",
               units={"error_rate": "percentunit", "p95_ms": "ms"},
               thresholds={"error_rate": ERROR_RATE}, size=(24, 9)),
         table("Agents not online", "The org's degraded and offline agents.",

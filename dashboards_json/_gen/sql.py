@@ -54,9 +54,35 @@ def ratio(numerator: str, denominator: str) -> str:
     return f"{numerator}::float8 / nullif({denominator}, 0)"
 
 
-def quantile(hist: str, q: float) -> str:
-    """The q-quantile of merged log-scale histograms (within 1 % of the exact value)."""
-    return f"aeos_hist_quantile(aeos_hist_merge_agg({hist}), {q})"
+TIME_GROUP: Final = "$__timeGroup(bucket, $__interval)"
+P95: Final = {"p95_ms": 0.95}
+PERCENTILES: Final = {"p50_ms": 0.5, "p95_ms": 0.95, "p99_ms": 0.99}
+
+
+def quantiles(
+    source: str, where: str, keys: dict[str, str], hist: str, columns: dict[str, float]
+) -> str:
+    """A subquery: per key, quantiles of the histograms merged (within 1 % of exact).
+
+    Merges in linear time: unnests the histograms' elements and sums their counts per
+    bucket, then rebuilds one sorted histogram per key (migration 0015 explains why not
+    ``aeos_hist_merge_agg``). ``keys`` maps output names to expressions; ``columns`` maps
+    output names to quantiles.
+    """
+    names = "".join(f"{name}, " for name in keys)
+    exprs = "".join(f"{expr} AS {name}, " for name, expr in keys.items())
+    inner = (
+        f"SELECT {exprs}aeos_hist_bucket(e) AS hb, sum(aeos_hist_weight(e)) AS hw "
+        f"FROM {source} CROSS JOIN LATERAL unnest({hist}) AS e WHERE {where} "
+        f"GROUP BY {names}hb"
+    )
+    group = f" GROUP BY {names.rstrip(', ')}" if keys else ""
+    merged = (
+        f"SELECT {names}array_agg(aeos_hist_element(hb, hw) ORDER BY hb) AS h "
+        f"FROM ({inner}) AS elements{group}"
+    )
+    qs = ", ".join(f"aeos_hist_quantile(h, {q}) AS {name}" for name, q in columns.items())
+    return f"(SELECT {names}{qs} FROM ({merged}) AS merged)"
 
 
 def raw_window(column: str) -> str:

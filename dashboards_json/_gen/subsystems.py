@@ -18,11 +18,13 @@ from dashboards_json._gen.panels import (
     value_names,
 )
 from dashboards_json._gen.sql import (
+    P95,
     SECONDS,
     TIME,
+    TIME_GROUP,
     per_minute,
     per_second,
-    quantile,
+    quantiles,
     ratio,
     raw_window,
     rollup,
@@ -31,11 +33,15 @@ from dashboards_json._gen.sql import (
 ORG = v.ORG_FILTER
 TAGS = ["subsystem"]
 AGENT = v.matches("agent_id", "agent")
+HIST = "duration_hist"
+SIZES = {"p50_tokens": 0.5, "p95_tokens": 0.95}
+BY_TIME = {"time": TIME_GROUP}
 
 
 def mosaic() -> Json:
     """Orchestration: the task timeline, handoffs between agents, routing, one trace."""
     handoffs = rollup("mosaic_handoffs")
+    mosaic = f"{ORG} AND subsystem = 'MOSAIC' AND {AGENT}"
     routes = rollup("mosaic_routes")
     frm = "coalesce(nullif(from_agent, ''), '(unknown)')"
     to = "coalesce(nullif(to_agent, ''), '(unknown)')"
@@ -68,11 +74,12 @@ def mosaic() -> Json:
               units={"success_ratio": "percentunit"}, thresholds={"success_ratio": UPTIME},
               size=(12, 8)),
         table("Slowest MOSAIC operations", "MOSAIC operations by p95 duration, with errors.",
-              f"SELECT operation, sum(span_count) AS spans, "
-              f"{ratio('sum(error_count)', 'sum(span_count)')} AS error_rate, "
-              f"{quantile('duration_hist', 0.95)} AS p95_ms FROM {rollup('span_red')} "
-              f"WHERE {ORG} AND subsystem = 'MOSAIC' AND {AGENT} GROUP BY 1 "
-              "ORDER BY 4 DESC NULLS LAST LIMIT 10",
+              "SELECT c.operation, c.spans, c.error_rate, q.p95_ms FROM (SELECT operation, "
+              f"sum(span_count) AS spans, {ratio('sum(error_count)', 'sum(span_count)')} "
+              f"AS error_rate FROM {rollup('span_red')} WHERE {mosaic} GROUP BY 1) AS c "
+              f"JOIN {quantiles(rollup('span_red'), mosaic, {'operation': 'operation'}, HIST, P95)}"
+              " "
+              "AS q USING (operation) ORDER BY q.p95_ms DESC NULLS LAST LIMIT 10",
               units={"error_rate": "percentunit", "p95_ms": "ms"},
               thresholds={"error_rate": ERROR_RATE}, size=(12, 8)),
         traces("Trace (critical path)", "The trace in the Trace id box (the Task Runs table links "
@@ -137,9 +144,9 @@ def uce() -> Json:
                    f"FROM {ops} WHERE {ORG} AND {AGENT} GROUP BY 1, 2 ORDER BY 1", unit="opm",
                    stacked=True),
         timeseries("Context size p50 / p95", "Context size in tokens (uce.context.size_tokens).",
-                   f"SELECT {TIME}, {quantile('context_size_hist', 0.5)} AS p50_tokens, "
-                   f"{quantile('context_size_hist', 0.95)} AS p95_tokens FROM {ops} "
-                   f"WHERE {ORG} AND {AGENT} GROUP BY 1 ORDER BY 1", unit="short"),
+                   "SELECT time, p50_tokens, p95_tokens FROM "
+                   f"{quantiles(ops, f'{ORG} AND {AGENT}', BY_TIME, 'context_size_hist', SIZES)} "
+                   "AS q ORDER BY 1", unit="short"),
         timeseries("Cache hit ratio", "Share of context-cache lookups that hit.",
                    f"SELECT {TIME}, {ratio('sum(cache_hits)', 'sum(cache_lookups)')} AS hit_ratio "
                    f"FROM {ops} WHERE {ORG} AND {AGENT} GROUP BY 1 ORDER BY 1",

@@ -391,6 +391,18 @@ def test_subsystem_numbers_equal_the_raw_rows(ctx: Ctx) -> None:
     some = sorted(runs)[0]
     cols, rows = _panel_result(ctx, "a", "client/task-runs.json", "Task runs", rng, search=[some])
     assert {r[0] for r in rows} == {r for r in runs if some in r}
+    durations: defaultdict[str, list[float]] = defaultdict(list)
+    for r in _raw(
+        ctx, "SELECT start_time, agent_id, duration_ms FROM spans WHERE org_id = :o", o=org
+    ):
+        if _in_window(r.start_time, rng):
+            durations[r.agent_id or ""].append(r.duration_ms)
+    slowest = _panel_result(ctx, "a", "client/agents-fleets.json", "Slowest agents (p95)", rng)[1]
+    assert {a for a, _ in slowest} == set(durations)
+    for agent, p95 in slowest:
+        ordered = sorted(durations[agent])
+        exact = ordered[math.ceil(0.95 * len(ordered)) - 1]
+        assert abs(p95 - exact) <= hist.RELATIVE_ERROR * exact + 1e-9, agent
     trace = rows[0][cols.index("trace_id")]
     assert re.fullmatch(r"[0-9a-f]{32}", trace)  # what the link to the trace view carries
 

@@ -107,6 +107,19 @@ CREATE OR REPLACE FUNCTION aeos_rollup_seconds(
 $fn$;
 COMMENT ON FUNCTION aeos_rollup_seconds(timestamptz, timestamptz, bigint) IS
   'Seconds one point of a panel covers: the rollup level or the interval, whichever is longer';
+
+-- Histogram elements (storage.hist: bucket << 40 | count) for merging many histograms in
+-- linear time: unnest them, sum the counts per bucket (a hash aggregate), rebuild with
+-- array_agg(... ORDER BY bucket). aeos_hist_merge_agg concatenates its state on every row,
+-- which costs quadratic time over thousands of rows.
+CREATE OR REPLACE FUNCTION aeos_hist_bucket(e bigint) RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$ SELECT e >> 40 $fn$;
+CREATE OR REPLACE FUNCTION aeos_hist_weight(e bigint) RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$ SELECT e & 1099511627775 $fn$;
+CREATE OR REPLACE FUNCTION aeos_hist_element(bucket bigint, weight numeric) RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$ SELECT (bucket * 1099511627776 + weight)::bigint $fn$;
+COMMENT ON FUNCTION aeos_hist_element(bigint, numeric) IS
+  'A histogram element from a bucket and its count (aeos_hist_bucket, aeos_hist_weight split one)';
 """
 
 
