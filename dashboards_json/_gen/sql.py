@@ -54,9 +54,21 @@ def ratio(numerator: str, denominator: str) -> str:
     return f"{numerator}::float8 / nullif({denominator}, 0)"
 
 
-TIME_GROUP: Final = "$__timeGroup(bucket, $__interval)"
 P95: Final = {"p95_ms": 0.95}
-PERCENTILES: Final = {"p50_ms": 0.5, "p95_ms": 0.95, "p99_ms": 0.99}
+
+
+def point_quantiles(hist: str, columns: dict[str, tuple[str, float]]) -> str:
+    """Quantiles of one time point (columns: name -> (stored quantile column, q)).
+
+    A point that is one rollup row takes the row's stored quantile; only a point of
+    several rows merges their histograms (few rows: ``aeos_hist_merge_agg`` is cheap
+    there, and the plpgsql quantile is what costs).
+    """
+    return ", ".join(
+        f"CASE WHEN count(*) = 1 THEN max({stored}) ELSE "
+        f"aeos_hist_quantile(aeos_hist_merge_agg({hist}), {q}) END AS {name}"
+        for name, (stored, q) in columns.items()
+    )
 
 
 def quantiles(

@@ -21,9 +21,9 @@ from dashboards_json._gen.sql import (
     P95,
     SECONDS,
     TIME,
-    TIME_GROUP,
     per_minute,
     per_second,
+    point_quantiles,
     quantiles,
     ratio,
     raw_window,
@@ -34,8 +34,7 @@ ORG = v.ORG_FILTER
 TAGS = ["subsystem"]
 AGENT = v.matches("agent_id", "agent")
 HIST = "duration_hist"
-SIZES = {"p50_tokens": 0.5, "p95_tokens": 0.95}
-BY_TIME = {"time": TIME_GROUP}
+SIZES = {"p50_tokens": ("context_size_p50", 0.5), "p95_tokens": ("context_size_p95", 0.95)}
 
 
 def mosaic() -> Json:
@@ -144,9 +143,8 @@ def uce() -> Json:
                    f"FROM {ops} WHERE {ORG} AND {AGENT} GROUP BY 1, 2 ORDER BY 1", unit="opm",
                    stacked=True),
         timeseries("Context size p50 / p95", "Context size in tokens (uce.context.size_tokens).",
-                   "SELECT time, p50_tokens, p95_tokens FROM "
-                   f"{quantiles(ops, f'{ORG} AND {AGENT}', BY_TIME, 'context_size_hist', SIZES)} "
-                   "AS q ORDER BY 1", unit="short"),
+                   f"SELECT {TIME}, {point_quantiles('context_size_hist', SIZES)} FROM {ops} "
+                   f"WHERE {ORG} AND {AGENT} GROUP BY 1 ORDER BY 1", unit="short"),
         timeseries("Cache hit ratio", "Share of context-cache lookups that hit.",
                    f"SELECT {TIME}, {ratio('sum(cache_hits)', 'sum(cache_lookups)')} AS hit_ratio "
                    f"FROM {ops} WHERE {ORG} AND {AGENT} GROUP BY 1 ORDER BY 1",

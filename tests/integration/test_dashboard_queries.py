@@ -273,7 +273,7 @@ def test_provisioning_again_rotates_the_password(ctx: Ctx) -> None:
 
 def _level(start: datetime, end: datetime, interval_ms: int) -> int:
     """The documented level rule (migration 0015), in seconds."""
-    if interval_ms >= 86_400_000 or end - start > timedelta(days=31):
+    if interval_ms >= 86_400_000 or end - start > timedelta(days=14):
         return 86_400
     if interval_ms >= 3_600_000 or end - start > timedelta(days=2):
         return 3_600

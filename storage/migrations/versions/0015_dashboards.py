@@ -5,7 +5,7 @@ every level of a family told apart by a ``level`` column, and keep the level tha
 ``aeos_rollup_level(from, to, interval_ms)`` picks for the panel's range and
 ``$__interval``, from ``aeos_rollup_start(...)`` (the range widened to whole buckets of
 that level) to the range's end. The rule: 1 day when the interval is at least a day or the
-range longer than 31 days; 1 hour when the interval is at least an hour or the range
+range longer than 14 days; 1 hour when the interval is at least an hour or the range
 longer than 2 days; 1 minute otherwise. So a 90-day panel reads about 90 rows per series.
 
 The level functions are IMMUTABLE, so with Grafana's literal bounds the planner folds the
@@ -80,7 +80,7 @@ CREATE OR REPLACE FUNCTION aeos_rollup_level(
   p_from timestamptz, p_to timestamptz, p_interval_ms bigint
 ) RETURNS interval LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
   SELECT CASE
-    WHEN p_interval_ms >= 86400000 OR p_to - p_from > interval '31 days' THEN interval '1 day'
+    WHEN p_interval_ms >= 86400000 OR p_to - p_from > interval '14 days' THEN interval '1 day'
     WHEN p_interval_ms >= 3600000 OR p_to - p_from > interval '2 days' THEN interval '1 hour'
     ELSE interval '1 minute'
   END
