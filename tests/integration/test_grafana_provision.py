@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 from dashboards_json._gen import CLIENT_FOLDERS, DATASOURCE_UIDS, FOLDERS, build_all
 from storage import admin
+from storage.auth import authenticate
 from storage.database import Database
 from tests.integration.test_cli import _url, aeos
 
@@ -84,7 +85,7 @@ def test_client_org_files_login_and_key(
             text("SELECT pg_has_role(:r, 'aeos_grafana_reader', 'USAGE'), "
                  "pg_has_role(:r, 'aeos_tenant', 'MEMBER')"), {"r": pg["user"]},
         ).one()  # fmt: skip
-        identity = admin.authenticate(conn, _key(ds))
+        identity = authenticate(conn, _key(ds))
     assert pinned == org.org_id
     assert tuple(member) == (True, False)  # read-only: not the API's tenant role
     assert identity is not None
@@ -98,8 +99,8 @@ def test_client_org_files_login_and_key(
     assert pg2["secureJsonData"]["password"] != old_password
     assert _key(ds2) != old_key
     with database.admin_engine().begin() as conn:
-        assert admin.authenticate(conn, old_key) is None
-        assert admin.authenticate(conn, _key(ds2)) is not None
+        assert authenticate(conn, old_key) is None
+        assert authenticate(conn, _key(ds2)) is not None
 
 
 def test_staff_files_read_every_org(database: Database, tmp_path: Path, roles: list[str]) -> None:
@@ -117,7 +118,7 @@ def test_staff_files_read_every_org(database: Database, tmp_path: Path, roles: l
             text("SELECT count(*) FROM db_role_orgs WHERE role_name = :r"),
             {"r": summary["login_role"]},
         ).scalar()
-        identity = admin.authenticate(conn, _key(ds))
+        identity = authenticate(conn, _key(ds))
     assert support is True
     assert pinned == 0
     assert identity is not None
