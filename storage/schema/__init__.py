@@ -12,8 +12,11 @@ from datetime import timedelta
 from sqlalchemy import CheckConstraint
 
 from storage.schema._alerting import (
+    alert_budget_marks,
     alert_evaluations,
+    alert_groups,
     alert_rules,
+    alert_silences,
     alert_states,
     notification_endpoints,
     notifications,
@@ -80,7 +83,14 @@ PARTITIONED: dict[str, PartitionSpec] = {
 
 #: Tables a tenant may write through the API (org admin CRUD) besides reading.
 TENANT_CONFIG_TABLES = frozenset(
-    {"alert_rules", "notification_endpoints", "notifications", "api_keys", "users"}
+    {
+        "alert_rules",
+        "alert_silences",
+        "notification_endpoints",
+        "notifications",
+        "api_keys",
+        "users",
+    }
 )
 
 #: Tables holding rows of exactly one org; each gets row-level security.
@@ -109,8 +119,11 @@ __all__ = [
     "PartitionSpec",
     "aeos_meta",
     "agents",
+    "alert_budget_marks",
     "alert_evaluations",
+    "alert_groups",
     "alert_rules",
+    "alert_silences",
     "alert_states",
     "api_keys",
     "cost_daily",

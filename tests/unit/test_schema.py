@@ -14,6 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CROSS_ORG_INDEXES = {
     "ix_webhook_deliveries_due",  # the delivery worker scans all orgs
     "ix_traces_unsampled_end",  # so does the sampling sweep
+    "ix_alert_rules_due",  # the evaluation claim scans all orgs
+    "ix_alert_groups_due",  # so does the notification flush
 }
 
 
