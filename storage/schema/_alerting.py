@@ -232,7 +232,9 @@ notification_endpoints = Table(
         "enabled",
         serves="endpoints to notify for an org",
     ),
-    comment="Where notifications go besides the in-app inbox (webhook, Slack, email, Alertmanager).",
+    comment=(
+        "Where notifications go besides the in-app inbox (webhook, Slack, email, Alertmanager)."
+    ),
 )
 
 notifications = Table(
