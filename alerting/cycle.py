@@ -187,7 +187,8 @@ def _record(
         else:
             store.save_state(conn, rule.org_id, _row(rule.id, t.after), now)
     events = [t for t in transitions if t.event is not None]
-    if events:
+    # A budget rule's notifications are its ladder steps (below), not firing/resolved.
+    if events and rule.type != "budget":
         timers = settings.timers
         store.mark_group_changed(
             conn, rule.org_id, rule.id, now,
