@@ -90,6 +90,16 @@ INSERT_NOTIFICATION = text(
 MATCHING_ENDPOINTS = text(
     "SELECT id, kind, route FROM notification_endpoints WHERE org_id = :org_id AND enabled"
 )
+#: A test notification for one endpoint (``POST /v1/notification-endpoints/{id}/test``).
+INSERT_TEST_DELIVERY = text(
+    "WITH n AS (INSERT INTO notifications (org_id, type, severity, title, body, dedup_key, "
+    "created_at) SELECT org_id, 'test', 'info', 'Test notification from AEOS', "
+    "'This is a test of the endpoint ' || coalesce(nullif(name, ''), kind) || '.', "
+    "'test:' || gen_random_uuid(), :now FROM notification_endpoints WHERE id = :endpoint_id "
+    "RETURNING id, org_id) INSERT INTO webhook_deliveries (org_id, endpoint_id, "
+    "notification_id, next_attempt_at, created_at) SELECT n.org_id, :endpoint_id, n.id, :now, "
+    ":now FROM n RETURNING id, webhook_id"
+)
 INSERT_DELIVERY = text(
     "INSERT INTO webhook_deliveries (org_id, endpoint_id, notification_id, next_attempt_at, "
     "created_at) VALUES (:org_id, :endpoint_id, :notification_id, :now, :now) "
@@ -110,7 +120,8 @@ CLAIM_DUE_DELIVERIES = text(
     "FROM due WHERE d.id = due.id RETURNING d.id"
 )
 SELECT_DELIVERY = text(
-    "SELECT d.id, d.org_id, d.webhook_id, d.attempts, d.created_at, n.type, n.severity, "
+    "SELECT d.id, d.org_id, d.webhook_id, d.attempts, d.created_at, n.id AS notification_id, "
+    "n.type, n.severity, "
     "n.title, n.body, n.rule_id, n.labels, n.details, n.created_at AS notified_at, "
     "e.id AS endpoint_id, e.kind, e.url, e.email, e.secret, e.previous_secret, "
     "e.previous_secret_until, e.format, e.enabled, e.failing_since, e.name AS endpoint_name "

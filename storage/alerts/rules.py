@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, delete, func, insert, select, update
 
+from storage.alerts import _sql
 from storage.alerts.spec import EndpointSpec, RuleSpec
 from storage.errors import NotFoundError
 from storage.schema import (
@@ -175,6 +176,14 @@ def rotate_secret(conn: Connection, endpoint_id: uuid.UUID, now: datetime) -> st
     if row is None:
         raise NotFoundError(f"no webhook endpoint {endpoint_id}")
     return secret
+
+
+def queue_test_delivery(conn: Connection, endpoint_id: uuid.UUID, now: datetime) -> str:
+    """Queues a test notification to one endpoint; returns its ``webhook-id``."""
+    row = conn.execute(_sql.INSERT_TEST_DELIVERY, {"endpoint_id": endpoint_id, "now": now}).first()
+    if row is None:
+        raise NotFoundError(f"no notification endpoint {endpoint_id}")
+    return str(row.webhook_id)
 
 
 def list_notifications(

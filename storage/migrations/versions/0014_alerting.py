@@ -303,6 +303,8 @@ def _notifications() -> None:
     op.create_table_comment(
         "webhook_deliveries", "Each delivery of a notification to an endpoint, and its retries."
     )
+    # An org admin's "send a test notification" queues a delivery to the org's endpoint.
+    op.execute("GRANT INSERT ON webhook_deliveries TO aeos_tenant, aeos_staff")
     # The evaluation claim locks rules (FOR UPDATE needs an UPDATE privilege) and moves
     # their next evaluation time.
     op.execute("GRANT UPDATE (next_eval_at) ON alert_rules TO aeos_worker")
