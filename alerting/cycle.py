@@ -24,10 +24,9 @@ from sqlalchemy import Connection, Engine, text
 from alerting import states as sm
 from alerting.evaluate import Evaluation, evaluate
 from alerting.notify import Timers, flush_due_groups, notify_budget_steps
-from storage.alerts import engine as store
-from storage.alerts.spec import BudgetParams, parse_params
-from storage.tenancy import DbRole, Scope
-from storage.transaction import scoped_transaction
+from storage import DbRole, Scope, scoped_transaction
+from storage import alert_engine as store
+from storage import alert_spec as spec
 
 _log = logging.getLogger(__name__)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -202,8 +201,8 @@ def _record(
     }
     store.record_evaluation(conn, rule, now, state.value, result.value, details)
     if result.period is not None and result.budgets:
-        params = parse_params(rule.type, rule.params)
-        assert isinstance(params, BudgetParams)
+        params = spec.parse_params(rule.type, rule.params)
+        assert isinstance(params, spec.BudgetParams)
         summary.notifications += notify_budget_steps(
             conn, rule, result.period, result.budgets, params.amount_usd, now
         )

@@ -30,15 +30,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from alerting import payloads, signing
 from alerting.settings import AlertingSettings
 from alerting.ssrf import BlockedTargetError, check_url
-from storage.alerts import _sql
-from storage.alerts import engine as store
-from storage.tenancy import DbRole, Scope
-from storage.transaction import scoped_transaction
+from storage import DbRole, Scope, scoped_transaction
+from storage import alert_engine as store
 
 _log = logging.getLogger(__name__)
 
@@ -179,13 +177,7 @@ def run_deliveries(
     now = now or datetime.now(UTC)
     summary = DeliverySummary()
     with scoped_transaction(engine, Scope(DbRole.WORKER)) as conn:
-        claim = {"now": now, "limit": limit, "lease": LEASE.total_seconds()}
-        ids = [r.id for r in conn.execute(_sql.CLAIM_DUE_DELIVERIES, claim)]
-        due = (
-            [dict(r) for r in conn.execute(_sql.SELECT_DELIVERY, {"ids": ids}).mappings()]
-            if ids
-            else []
-        )
+        due = store.claim_deliveries(conn, now, limit, LEASE.total_seconds())
     for d in due:
         result = send(d, settings, now)
         with scoped_transaction(engine, Scope(DbRole.WORKER)) as conn:
@@ -194,7 +186,7 @@ def run_deliveries(
 
 
 def _record(
-    conn: Any,
+    conn: Connection,
     d: Mapping[str, Any],
     r: Attempt,
     now: datetime,
@@ -204,7 +196,7 @@ def _record(
     attempts = d["attempts"] + 1
     if r.ok:
         status, next_at = "delivered", None
-        conn.execute(_sql.ENDPOINT_OK, {"id": d["endpoint_id"]})
+        store.endpoint_succeeded(conn, d["endpoint_id"])
         summary.delivered += 1
     elif r.gone or r.permanent or attempts > len(RETRY_SCHEDULE):
         status, next_at = "failed", None
@@ -214,35 +206,28 @@ def _record(
         delay = max(RETRY_SCHEDULE[attempts - 1], r.retry_after or timedelta(0))
         next_at = now + delay
         summary.retried += 1
-    conn.execute(_sql.RECORD_ATTEMPT, {"id": d["id"], "status": status, "code": r.code,
-                                       "error": r.error, "now": now, "next": next_at})  # fmt: skip
+    store.record_attempt(
+        conn, d["id"], status=status, code=r.code, error=r.error, now=now, next_at=next_at
+    )
     if r.ok or r.permanent:
         return
     if r.gone:
         _disable(conn, d, now, "the endpoint answered 410 Gone", summary)
         return
-    failing_since = conn.execute(
-        _sql.ENDPOINT_FAILING, {"id": d["endpoint_id"], "now": now}
-    ).scalar()
+    failing_since = store.endpoint_failed(conn, d["endpoint_id"], now)
     if failing_since and now - failing_since >= timedelta(days=settings.disable_after_days):
         _disable(conn, d, now, f"failing since {failing_since.isoformat()}", summary)
 
 
 def _disable(
-    conn: Any, d: Mapping[str, Any], now: datetime, reason: str, summary: DeliverySummary
+    conn: Connection, d: Mapping[str, Any], now: datetime, reason: str, summary: DeliverySummary
 ) -> None:
-    row = conn.execute(
-        _sql.DISABLE_ENDPOINT, {"id": d["endpoint_id"], "reason": reason, "now": now}
-    ).first()
-    conn.execute(
-        _sql.FAIL_PENDING_OF_ENDPOINT,
-        {"id": d["endpoint_id"], "reason": f"endpoint disabled: {reason}"},
-    )
+    row = store.disable_endpoint(conn, d["endpoint_id"], reason, now)
     if row is None:
         return  # disabled already (by another process)
     summary.disabled += 1
-    name = row.name or d["url"] or d["email"]
-    title = f"Notification endpoint {name} ({row.kind}) was disabled: {reason}"
+    name = row[0] or d["url"] or d["email"]
+    title = f"Notification endpoint {name} ({row[1]}) was disabled: {reason}"
     store.notify(conn, store.NewNotification(
         org_id=d["org_id"], type="system.notice", severity="warning", title=title,
         body=f"{title}. Fix it and enable it again to resume deliveries.", rule_id=None,

@@ -19,15 +19,9 @@ from sqlalchemy import Connection
 
 from alerting import anomaly, budget
 from alerting.states import Outcome, Sample
-from storage.alerts import measures
-from storage.alerts.engine import RuleRow
-from storage.alerts.spec import (
-    AnomalyParams,
-    BudgetParams,
-    HeartbeatParams,
-    ThresholdParams,
-    parse_params,
-)
+from storage import alert_engine as store
+from storage import alert_measures as measures
+from storage import alert_spec as spec
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "gt": operator.gt,
@@ -70,18 +64,18 @@ def minute_floor(now: datetime) -> datetime:
     return now.replace(second=0, microsecond=0)
 
 
-def evaluate(conn: Connection, rule: RuleRow, now: datetime) -> Evaluation:
+def evaluate(conn: Connection, rule: store.RuleRow, now: datetime) -> Evaluation:
     """Evaluates ``rule`` at ``now`` on ``conn`` (scoped by the caller).
 
     Database errors propagate (the caller records an Error outcome).
     """
-    params = parse_params(rule.type, rule.params)
+    params = spec.parse_params(rule.type, rule.params)
     org = None if rule.scope == "platform" else rule.org_id
-    if isinstance(params, ThresholdParams):
+    if isinstance(params, spec.ThresholdParams):
         return _threshold(conn, params, org, now)
-    if isinstance(params, AnomalyParams):
+    if isinstance(params, spec.AnomalyParams):
         return _anomaly(conn, params, org, now)
-    if isinstance(params, BudgetParams):
+    if isinstance(params, spec.BudgetParams):
         return _budget(conn, params, rule, now)
     return _heartbeat(conn, params, rule, now)
 
@@ -90,7 +84,7 @@ def _outcome(samples: list[Sample]) -> Outcome:
     return Outcome.OK if samples else Outcome.NO_DATA
 
 
-def _threshold(conn: Connection, p: ThresholdParams, org: Any, now: datetime) -> Evaluation:
+def _threshold(conn: Connection, p: spec.ThresholdParams, org: Any, now: datetime) -> Evaluation:
     end = minute_floor(now)
     start = end - timedelta(seconds=p.window_s)
     compare = _OPS[p.op]
@@ -103,7 +97,7 @@ def _threshold(conn: Connection, p: ThresholdParams, org: Any, now: datetime) ->
     return Evaluation(_outcome(samples), samples, {"window": window, "threshold": p.value})
 
 
-def _anomaly(conn: Connection, p: AnomalyParams, org: Any, now: datetime) -> Evaluation:
+def _anomaly(conn: Connection, p: spec.AnomalyParams, org: Any, now: datetime) -> Evaluation:
     step = anomaly.STEPS[p.seasonality]
     unit = "minute" if step == timedelta(minutes=1) else "hour"
     end = (
@@ -123,7 +117,9 @@ def _anomaly(conn: Connection, p: AnomalyParams, org: Any, now: datetime) -> Eva
     return Evaluation(Outcome.OK, [sample], details)
 
 
-def _budget(conn: Connection, p: BudgetParams, rule: RuleRow, now: datetime) -> Evaluation:
+def _budget(
+    conn: Connection, p: spec.BudgetParams, rule: store.RuleRow, now: datetime
+) -> Evaluation:
     period = budget.period_of(now, p.period)
     samples, statuses = [], []
     for point in measures.spend(conn, p, rule.org_id, period.start, period.end):
@@ -138,7 +134,9 @@ def _budget(conn: Connection, p: BudgetParams, rule: RuleRow, now: datetime) -> 
     return Evaluation(_outcome(samples), samples, details, period.label, statuses)
 
 
-def _heartbeat(conn: Connection, p: HeartbeatParams, rule: RuleRow, now: datetime) -> Evaluation:
+def _heartbeat(
+    conn: Connection, p: spec.HeartbeatParams, rule: store.RuleRow, now: datetime
+) -> Evaluation:
     silent_for = timedelta(seconds=p.silent_for_s)
     end = minute_floor(now)
     details: dict[str, Any] = {"silent_for_s": p.silent_for_s}
@@ -177,7 +175,7 @@ def _silence(last: datetime | None, now: datetime, silent_for: timedelta) -> flo
 def _fleet_sample(
     fleet_id: str,
     members: list[measures.AgentActivity],
-    p: HeartbeatParams,
+    p: spec.HeartbeatParams,
     now: datetime,
     silent_for: timedelta,
 ) -> Sample:

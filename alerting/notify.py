@@ -25,7 +25,7 @@ from sqlalchemy import Connection
 from alerting.budget import FORECAST_STEP
 from alerting.evaluate import BudgetStatus
 from alerting.states import fingerprint
-from storage.alerts import engine as store
+from storage import alert_engine as store
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,10 @@ from storage.admin import (
 from storage.admin import (
     authenticate as authenticate_key,
 )
+from storage.alerts import engine as alert_engine
+from storage.alerts import measures as alert_measures
+from storage.alerts import rules as alert_config
+from storage.alerts import spec as alert_spec
 from storage.auth import AsyncKeyStore, KeyIdentity
 from storage.database import APP_ROLE, Database, open_database
 from storage.errors import (
@@ -93,6 +97,10 @@ __all__ = [
     "StorageSettings",
     "TaskRunSighting",
     "WriteResult",
+    "alert_config",
+    "alert_engine",
+    "alert_measures",
+    "alert_spec",
     "authenticate_key",
     "classify_database_error",
     "create_key",

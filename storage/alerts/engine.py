@@ -280,3 +280,59 @@ def mark_budget_steps(
         if conn.execute(_sql.INSERT_BUDGET_MARK, binds).scalar() is not None:
             new.append(step)
     return new
+
+
+def claim_deliveries(
+    conn: Connection, now: datetime, limit: int, lease_s: float
+) -> list[dict[str, Any]]:
+    """Due pending deliveries with their notification and endpoint, moved a lease ahead
+    (committed with the caller's transaction: a sender that dies leaves them due again)."""
+    claim = {"now": now, "limit": limit, "lease": lease_s}
+    ids = [r.id for r in conn.execute(_sql.CLAIM_DUE_DELIVERIES, claim)]
+    if not ids:
+        return []
+    return [dict(r) for r in conn.execute(_sql.SELECT_DELIVERY, {"ids": ids}).mappings()]
+
+
+def record_attempt(
+    conn: Connection,
+    delivery_id: uuid.UUID,
+    *,
+    status: str,
+    code: int | None,
+    error: str | None,
+    now: datetime,
+    next_at: datetime | None,
+) -> None:
+    """Records one attempt's outcome and the next attempt time (None: no more)."""
+    conn.execute(
+        _sql.RECORD_ATTEMPT,
+        {"id": delivery_id, "status": status, "code": code, "error": error, "now": now,
+         "next": next_at},
+    )  # fmt: skip
+
+
+def endpoint_succeeded(conn: Connection, endpoint_id: uuid.UUID) -> None:
+    """Stops an endpoint's failure clock."""
+    conn.execute(_sql.ENDPOINT_OK, {"id": endpoint_id})
+
+
+def endpoint_failed(conn: Connection, endpoint_id: uuid.UUID, now: datetime) -> datetime | None:
+    """Starts (or keeps) an endpoint's failure clock; returns when it started failing."""
+    since: datetime | None = conn.execute(
+        _sql.ENDPOINT_FAILING, {"id": endpoint_id, "now": now}
+    ).scalar()
+    return since
+
+
+def disable_endpoint(
+    conn: Connection, endpoint_id: uuid.UUID, reason: str, now: datetime
+) -> tuple[str, str] | None:
+    """Disables an endpoint and fails its pending deliveries; (name, kind) if it was enabled."""
+    row = conn.execute(
+        _sql.DISABLE_ENDPOINT, {"id": endpoint_id, "reason": reason, "now": now}
+    ).first()
+    conn.execute(
+        _sql.FAIL_PENDING_OF_ENDPOINT, {"id": endpoint_id, "reason": f"endpoint disabled: {reason}"}
+    )
+    return None if row is None else (row.name, row.kind)

@@ -12,12 +12,10 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from storage import admin
+from storage import AgentSighting, Batch, EventRow, IngestWriter, LlmCall, SpanRow, admin
 from storage.database import Database
-from storage.rows import AgentSighting, Batch, EventRow, LlmCall, SpanRow
 from storage.tenancy import DbRole, Scope
 from storage.transaction import scoped_transaction
-from storage.writer import IngestWriter
 
 _ids = itertools.count(1)
 

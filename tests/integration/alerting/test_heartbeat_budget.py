@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import Engine, text
 
 from alerting.cycle import run_cycle
+from storage import Batch
 from storage.database import Database
-from storage.rows import Batch
 from tests.integration.alerting._world import (
     add_rule,
     agent,

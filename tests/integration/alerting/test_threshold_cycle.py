@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import Engine
 
 from alerting.cycle import CycleSettings, run_cycle
+from storage import Batch
 from storage.database import Database
-from storage.rows import Batch
 from tests.integration.alerting._world import add_rule, make_org, rows, span, write
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
