@@ -17,7 +17,7 @@ import hashlib
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
@@ -65,11 +65,15 @@ def _alert(
         "status": "firing" if inst["is_firing"] else "resolved",
         "labels": labels,
         "annotations": dict(group.annotations),
-        "startsAt": inst["fired_at"],
-        "endsAt": None if inst["is_firing"] else inst["resolved_at"],
+        "startsAt": _rfc3339(inst["fired_at"]),
+        "endsAt": None if inst["is_firing"] else _rfc3339(inst["resolved_at"]),
         "fingerprint": inst["fingerprint"] or fingerprint({"rule": str(group.rule_id)}),
         "value": inst["last_value"],
     }
+
+
+def _rfc3339(t: datetime | None) -> str | None:
+    return None if t is None else t.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def flush_due_groups(conn: Connection, now: datetime, timers: Timers, limit: int = 500) -> int:
