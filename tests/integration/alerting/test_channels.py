@@ -55,7 +55,7 @@ class _Inbox:
     def __init__(self) -> None:
         self.messages: list[tuple[str, list[str], bytes]] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
         return "250 Message accepted for delivery"
 
@@ -86,7 +86,8 @@ def test_email_arrives_with_headers_text_and_html(database: Database) -> None:
     assert msg["Message-ID"] == f"<{wid}@aeos>"
     text = msg.get_body(("plain",))
     html = msg.get_body(("html",))
-    assert text is not None and html is not None
+    assert text is not None
+    assert html is not None
     assert "Severity: critical" in text.get_content()
     assert "https://aeos.example/alerts/" in text.get_content()
     assert '<a href="https://aeos.example/alerts/' in html.get_content()
