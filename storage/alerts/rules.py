@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, Text, delete, func, insert, literal, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from storage.alerts import _sql
 from storage.alerts.spec import EndpointSpec, RuleSpec
@@ -214,3 +215,86 @@ def mark_read(conn: Connection, now: datetime, notification_id: uuid.UUID | None
     if notification_id is not None:
         q = q.where(t.c.id == notification_id)
     return conn.execute(q).rowcount
+
+
+def incidents(conn: Connection, since: datetime, limit: int = 200) -> list[dict[str, Any]]:
+    """Alert instances firing now or resolved since ``since``, newest first (the
+    Anomalies & Incidents feed), with their rule and org."""
+    s, r = alert_states, alert_rules
+    q = (
+        select(
+            s.c.org_id,
+            s.c.rule_id,
+            r.c.name.label("rule_name"),
+            r.c.type,
+            r.c.severity,
+            s.c.fingerprint,
+            s.c.labels,
+            s.c.state,
+            s.c.is_firing,
+            s.c.fired_at,
+            s.c.resolved_at,
+            s.c.last_value,
+            s.c.reason,
+        )
+        .join(r, r.c.id == s.c.rule_id)
+        .where(s.c.fired_at.is_not(None), s.c.is_firing | (s.c.resolved_at >= since))
+        .order_by(s.c.fired_at.desc())
+        .limit(limit)
+    )
+    return [dict(row._mapping) for row in conn.execute(q)]
+
+
+def list_endpoints(conn: Connection) -> list[dict[str, Any]]:
+    """Endpoints visible to the connection, without their secrets."""
+    t = notification_endpoints
+    cols = [c for c in t.c if c.name not in ("secret", "previous_secret")]
+    return [dict(r._mapping) for r in conn.execute(select(*cols).order_by(t.c.created_at, t.c.id))]
+
+
+def set_endpoint_enabled(conn: Connection, endpoint_id: uuid.UUID, enabled: bool) -> None:
+    """Enables (clearing its failure record) or disables an endpoint."""
+    t = notification_endpoints
+    values: dict[str, Any] = {"enabled": enabled, "updated_at": func.now()}
+    if enabled:
+        values.update(failing_since=None, disabled_reason=None)
+    if conn.execute(update(t).where(t.c.id == endpoint_id).values(**values)).rowcount == 0:
+        raise NotFoundError(f"no notification endpoint {endpoint_id}")
+
+
+def delete_endpoint(conn: Connection, endpoint_id: uuid.UUID) -> None:
+    """Deletes an endpoint and its deliveries."""
+    t = notification_endpoints
+    if conn.execute(delete(t).where(t.c.id == endpoint_id)).rowcount == 0:
+        raise NotFoundError(f"no notification endpoint {endpoint_id}")
+
+
+def list_silences(conn: Connection, now: datetime) -> list[dict[str, Any]]:
+    """Silences in force or to come."""
+    t = alert_silences
+    q = select(t).where(t.c.ends_at > now).order_by(t.c.ends_at)
+    return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def delete_silence(conn: Connection, silence_id: uuid.UUID) -> None:
+    """Ends a silence (deletes it)."""
+    t = alert_silences
+    if conn.execute(delete(t).where(t.c.id == silence_id)).rowcount == 0:
+        raise NotFoundError(f"no silence {silence_id}")
+
+
+def rule_status(conn: Connection) -> dict[uuid.UUID, tuple[str, int]]:
+    """Per rule: its worst instance state and how many instances fire."""
+    s = alert_states
+    rank = func.max(
+        func.array_position(
+            literal(list(_STATE_ORDER), ARRAY(Text)),
+            s.c.state,
+        )
+    )
+    q = select(s.c.rule_id, rank, func.count().filter(s.c.is_firing)).group_by(s.c.rule_id)
+    return {r[0]: (_STATE_ORDER[int(r[1]) - 1], int(r[2])) for r in conn.execute(q)}
+
+
+#: Instance states from best to worst (as ``alerting.states.RANK``).
+_STATE_ORDER = ("normal", "pending", "no_data", "error", "recovering", "alerting")
