@@ -153,6 +153,13 @@ FAIL_PENDING_OF_ENDPOINT = text(
 
 
 # --- measures (scoped readers) -------------------------------------------------------
+#: Percentiles of the merged duration histograms (1 % relative error, ``storage.hist``).
+_QUANTILES = ", ".join(
+    f"aeos_hist_quantile(aeos_hist_merge_agg(duration_hist), {q}) AS duration_p{p}_ms"
+    for p, q in ((50, 0.5), (95, 0.95), (99, 0.99))
+)
+
+
 def span_aggregate(relation: str, dims: list[str], filters: list[str], org: bool) -> TextClause:
     """Span totals per group over [start, end) of a RED rollup (identifiers pre-checked)."""
     where = ["bucket >= :start", "bucket < :end"]
@@ -165,16 +172,9 @@ def span_aggregate(relation: str, dims: list[str], filters: list[str], org: bool
         f"SELECT {cols}sum(span_count)::bigint AS span_count, "
         "sum(error_count)::bigint AS error_count, sum(duration_sum_ms) AS duration_sum_ms, "
         "max(duration_max_ms) AS duration_max_ms, "
-        "aeos_hist_merge_agg(duration_hist) AS duration_hist "
+        f"{_QUANTILES} "
         f"FROM {relation} WHERE {' AND '.join(where)}{group}"
     )
-
-
-HIST_QUANTILES = text(
-    "SELECT aeos_hist_quantile(CAST(:hist AS bigint[]), 0.5), "
-    "aeos_hist_quantile(CAST(:hist AS bigint[]), 0.95), "
-    "aeos_hist_quantile(CAST(:hist AS bigint[]), 0.99)"
-)
 
 
 def metric_aggregate(dims: list[str], filters: list[str]) -> TextClause:
@@ -242,7 +242,7 @@ def span_series(relation: str, org: bool, step: str) -> TextClause:
         f"SELECT time_bucket_compat AS b, sum(span_count)::bigint AS span_count, "
         "sum(error_count)::bigint AS error_count, sum(duration_sum_ms) AS duration_sum_ms, "
         "max(duration_max_ms) AS duration_max_ms, "
-        "aeos_hist_merge_agg(duration_hist) AS duration_hist "
+        f"{_QUANTILES} "
         f"FROM {relation} WHERE {where} GROUP BY 1 ORDER BY 1".replace(
             "time_bucket_compat", f"date_trunc('{step}', bucket)"
         )

@@ -19,8 +19,6 @@ from sqlalchemy import Connection, Row
 from storage.alerts import _sql
 from storage.alerts.spec import BudgetParams, HeartbeatParams, _MeasureParams
 
-_QUANTILE = {"duration_p50_ms": 0, "duration_p95_ms": 1, "duration_p99_ms": 2}
-
 
 @dataclass(frozen=True, slots=True)
 class Point:
@@ -31,7 +29,7 @@ class Point:
     spans: int = 0
 
 
-def _span_value(conn: Connection, measure: str, row: Mapping[Any, Any]) -> float | None:
+def _span_value(measure: str, row: Mapping[Any, Any]) -> float | None:
     spans = int(row["span_count"] or 0)
     if measure == "span_count":
         return float(spans)
@@ -45,8 +43,7 @@ def _span_value(conn: Connection, measure: str, row: Mapping[Any, Any]) -> float
         return float(row["duration_sum_ms"] or 0) / spans
     if measure == "duration_max_ms":
         return None if row["duration_max_ms"] is None else float(row["duration_max_ms"])
-    quantiles = conn.execute(_sql.HIST_QUANTILES, {"hist": row["duration_hist"]}).one()
-    value = quantiles[_QUANTILE[measure]]
+    value = row[measure]
     return None if value is None else float(value)
 
 
@@ -86,7 +83,7 @@ def measure_points(
         if not dims and not row["span_count"]:
             continue  # no group-by and no spans: no data (not a group with zero)
         labels = {d: str(row[d]) for d in dims}
-        points.append(Point(labels, _span_value(conn, measure, row), int(row["span_count"] or 0)))
+        points.append(Point(labels, _span_value(measure, row), int(row["span_count"] or 0)))
     return points
 
 
@@ -129,7 +126,7 @@ def measure_series(
         return {r._mapping["b"]: _metric_value(params.base_measure, r._mapping) for r in rows}
     relation = _span_relation(params, org_id is None, level)
     rows = conn.execute(_sql.span_series(relation, org_id is not None, step), binds).all()
-    return {r._mapping["b"]: _span_value(conn, params.base_measure, r._mapping) for r in rows}
+    return {r._mapping["b"]: _span_value(params.base_measure, r._mapping) for r in rows}
 
 
 def spend(

@@ -110,3 +110,27 @@ def test_each_rule_is_evaluated_once_per_tick(database: Database) -> None:
     assert {r["rule_id"]: r["n"] for r in counts} == {i: 2 for i in ids}
     # No spans at all: NoData, the rule's default choice.
     assert {r["state"] for r in rows(engine, "SELECT state FROM alert_states")} == {"no_data"}
+
+
+def test_latency_measures_from_the_histograms(database: Database) -> None:
+    engine = database.app_engine()
+    org = make_org(database, "acme")
+    slow = Batch(org)
+    for i in range(100):  # 94 fast spans and 6 slow ones in the minute before T0
+        slow.spans.append(
+            span(T0 - MIN + timedelta(milliseconds=i * 500), ms=500.0 if i < 6 else 10.0)
+        )
+    write(database, [slow])
+    p95 = add_rule(engine, org, name="p95", type="threshold",
+                   params={"measure": "p95_latency_ms", "window_s": 60, "value": 100})  # fmt: skip
+    p99 = add_rule(engine, org, name="p99", type="threshold",
+                   params={"measure": "duration_p99_ms", "window_s": 60, "value": 100})  # fmt: skip
+    avg = add_rule(engine, org, name="avg", type="threshold",
+                   params={"measure": "duration_avg_ms", "window_s": 60, "value": 100})  # fmt: skip
+    run_cycle(engine, T0)
+    values = {r["rule_id"]: (r["state"], r["value"]) for r in rows(
+        engine, "SELECT rule_id, state, value FROM alert_evaluations")}  # fmt: skip
+    assert values[p95][0] == "alerting"
+    assert abs(values[p95][1] - 500.0) <= 5.0  # histograms: within 1 %
+    assert values[p99][0] == "alerting"
+    assert values[avg] == ("normal", (6 * 500.0 + 94 * 10.0) / 100)
