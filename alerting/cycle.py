@@ -15,6 +15,7 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,6 +38,7 @@ class CycleSettings:
     """How a cycle runs."""
 
     batch_size: int = 200
+    parallelism: int = 4
     eval_timeout_s: int = 30
     timers: Timers = field(default_factory=Timers)
     max_batches: int = 1000
@@ -89,42 +91,91 @@ def run_batch(engine: Engine, now: datetime, settings: CycleSettings, summary: C
         rules = store.claim_due_rules(conn, now, settings.batch_size)
         if not rules:
             return 0
-        results = _evaluate_all(engine, rules, now, settings.eval_timeout_s)
+        results = _evaluate_all(engine, rules, now, settings.eval_timeout_s, settings.parallelism)
         stored = store.load_states(conn, [r.id for r in rules])
+        writes = _Writes()
         for rule in rules:
-            _record(conn, rule, stored[rule.id], results[rule.id], now, settings, summary)
-            store.set_next_eval(conn, rule.id, next_tick(now, rule.interval_s))
+            _record(conn, rule, stored[rule.id], results[rule.id], now, settings, summary, writes)
+        writes.flush(conn, now, settings.timers)
+        store.set_next_eval(conn, {r.id: next_tick(now, r.interval_s) for r in rules})
     summary.rules += len(rules)
     summary.batches += 1
     return len(rules)
 
 
+@dataclass
+class _Writes:
+    """A batch's writes, sent together (pipelined) instead of one round trip each."""
+
+    states: list[tuple[uuid.UUID, store.StateRow]] = field(default_factory=list)
+    forgotten: list[tuple[uuid.UUID, uuid.UUID, str]] = field(default_factory=list)
+    evaluations: list[store.EvaluationRow] = field(default_factory=list)
+    changed_groups: list[tuple[uuid.UUID, uuid.UUID]] = field(default_factory=list)
+
+    def flush(self, conn: Connection, now: datetime, timers: Timers) -> None:
+        store.save_states(conn, self.states, now)
+        store.forget_states(conn, self.forgotten)
+        store.record_evaluations(conn, self.evaluations)
+        store.mark_groups_changed(
+            conn, self.changed_groups, now,
+            timers.group_wait.total_seconds(), timers.group_interval.total_seconds(),
+        )  # fmt: skip
+
+
+def _scope(rule: store.RuleRow) -> Scope:
+    if rule.scope == "platform":
+        return Scope(DbRole.SUPPORT)
+    return Scope(DbRole.TENANT, rule.org_id)
+
+
 def _evaluate_all(
-    engine: Engine, rules: Sequence[store.RuleRow], now: datetime, timeout_s: int
+    engine: Engine,
+    rules: Sequence[store.RuleRow],
+    now: datetime,
+    timeout_s: int,
+    parallelism: int,
 ) -> dict[uuid.UUID, Evaluation]:
     by_scope: dict[Scope, list[store.RuleRow]] = defaultdict(list)
     for rule in rules:
-        scope = (
-            Scope(DbRole.SUPPORT) if rule.scope == "platform" else Scope(DbRole.TENANT, rule.org_id)
-        )
-        by_scope[scope].append(rule)
+        by_scope[_scope(rule)].append(rule)
     out: dict[uuid.UUID, Evaluation] = {}
-    for scope, group in by_scope.items():
-        with scoped_transaction(engine, scope) as conn:
-            conn.execute(text(f"SET LOCAL statement_timeout = '{int(timeout_s)}s'"))
-            for rule in group:
-                out[rule.id] = _evaluate_one(conn, rule, now)
+    # Orgs are read in parallel, each in its own transaction: the reads wait on the
+    # database, not on Python. ``parallelism`` connections besides the batch's own.
+    with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
+        futures = [
+            pool.submit(_evaluate_scope, engine, scope, group, now, timeout_s)
+            for scope, group in by_scope.items()
+        ]
+        for future in futures:
+            out.update(future.result())
     return out
 
 
+def _evaluate_scope(
+    engine: Engine, scope: Scope, rules: Sequence[store.RuleRow], now: datetime, timeout_s: int
+) -> dict[uuid.UUID, Evaluation]:
+    # Optimistic: every rule of the scope in one transaction, no savepoints (two round
+    # trips a rule saved). If one fails, the scope is done again with a savepoint per
+    # rule, so that the failure costs only its own rule (an Error outcome).
+    try:
+        with scoped_transaction(engine, scope) as conn:
+            conn.execute(text(f"SET LOCAL statement_timeout = '{int(timeout_s)}s'"))
+            return {rule.id: evaluate(conn, rule, now) for rule in rules}
+    except Exception as exc:  # retried rule by rule below
+        _log.info("evaluation of %d rules failed (%s); retrying one by one", len(rules), exc)
+    with scoped_transaction(engine, scope) as conn:
+        conn.execute(text(f"SET LOCAL statement_timeout = '{int(timeout_s)}s'"))
+        return {rule.id: _evaluate_one(conn, rule, now) for rule in rules}
+
+
 def _evaluate_one(conn: Connection, rule: store.RuleRow, now: datetime) -> Evaluation:
-    # A savepoint per rule: a failing query (a timeout) costs only its own rule.
     try:
         with conn.begin_nested():
             return evaluate(conn, rule, now)
     except Exception as exc:  # any failure of one rule is that rule's Error outcome
         _log.warning("alert rule %s failed: %s", rule.id, exc)
-        return Evaluation(sm.Outcome.ERROR, details={"error": f"{type(exc).__name__}: {exc}"[:500]})
+        detail = f"{type(exc).__name__}: {exc}"[:500]
+        return Evaluation(sm.Outcome.ERROR, details={"error": detail})
 
 
 def _timing(rule: store.RuleRow) -> sm.Timing:
@@ -177,29 +228,26 @@ def _record(
     now: datetime,
     settings: CycleSettings,
     summary: CycleSummary,
+    writes: _Writes,
 ) -> None:
     before = [_instance(r) for r in stored]
     transitions = sm.transition(before, result.outcome, result.samples, now, _timing(rule))
     for t in transitions:
         if t.after is None:
-            store.forget_state(conn, rule.org_id, rule.id, t.instance.fingerprint)
-        else:
-            store.save_state(conn, rule.org_id, _row(rule.id, t.after), now)
+            writes.forgotten.append((rule.org_id, rule.id, t.instance.fingerprint))
+        elif t.after != t.before or t.event:
+            writes.states.append((rule.org_id, _row(rule.id, t.after)))
     events = [t for t in transitions if t.event is not None]
     # A budget rule's notifications are its ladder steps (below), not firing/resolved.
     if events and rule.type != "budget":
-        timers = settings.timers
-        store.mark_group_changed(
-            conn, rule.org_id, rule.id, now,
-            timers.group_wait.total_seconds(), timers.group_interval.total_seconds(),
-        )  # fmt: skip
+        writes.changed_groups.append((rule.org_id, rule.id))
     state = sm.rule_state(transitions)
     details = {
         **result.details,
         "outcome": result.outcome.value,
         "instances": _details(transitions),
     }
-    store.record_evaluation(conn, rule, now, state.value, result.value, details)
+    writes.evaluations.append(store.EvaluationRow(rule, now, state.value, result.value, details))
     if result.period is not None and result.budgets:
         params = spec.parse_params(rule.type, rule.params)
         assert isinstance(params, spec.BudgetParams)

@@ -161,12 +161,14 @@ def notify_budget_steps(
     now: datetime,
 ) -> int:
     """Notifies each budget step reached for the first time in ``period``."""
-    silences = store.active_silences(conn, rule.org_id, now)
     created = 0
+    silences: Silences | None = None
     for status in statuses:
         fp = fingerprint(status.labels)
         keys = {(f"{fp}/{s}" if fp else s): s for s in status.steps}
         for key in store.mark_budget_steps(conn, rule.org_id, rule.id, period, keys, now):
+            if silences is None:  # read only when a step is new: most evaluations add none
+                silences = store.active_silences(conn, rule.org_id, now)
             if silenced(silences, rule.id, status.labels):
                 continue
             store.notify(conn, _budget_notification(rule, period, status, keys[key], amount), now)

@@ -53,9 +53,10 @@ def claim_due_rules(conn: Connection, now: datetime, limit: int) -> list[RuleRow
     return [RuleRow(**dict(r)) for r in rows]
 
 
-def set_next_eval(conn: Connection, rule_id: uuid.UUID, next_at: datetime) -> None:
-    """When the rule is due next."""
-    conn.execute(_sql.SET_NEXT_EVAL, {"id": rule_id, "next": next_at})
+def set_next_eval(conn: Connection, next_at: Mapping[uuid.UUID, datetime]) -> None:
+    """When each rule is due next (one pipelined batch)."""
+    if next_at:
+        conn.execute(_sql.SET_NEXT_EVAL, [{"id": r, "next": t} for r, t in next_at.items()])
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,63 +85,76 @@ def load_states(conn: Connection, rule_ids: Sequence[uuid.UUID]) -> dict[uuid.UU
     return out
 
 
-def save_state(conn: Connection, org_id: uuid.UUID, row: StateRow, now: datetime) -> None:
-    """Upserts one instance's state."""
-    values = {
-        "org_id": org_id,
-        "now": now,
-        **{k: getattr(row, k) for k in StateRow.__slots__},
-    }
-    values["labels"] = json.dumps(row.labels)
-    conn.execute(_sql.UPSERT_STATE, values)
-
-
-def forget_state(conn: Connection, org_id: uuid.UUID, rule_id: uuid.UUID, fp: str) -> None:
-    """Deletes an instance that vanished and is not firing."""
-    conn.execute(_sql.DELETE_STATE, {"org_id": org_id, "rule_id": rule_id, "fingerprint": fp})
-
-
-def record_evaluation(
-    conn: Connection,
-    rule: RuleRow,
-    time: datetime,
-    state: str,
-    value: float | None,
-    details: Mapping[str, Any],
+def save_states(
+    conn: Connection, rows: Sequence[tuple[uuid.UUID, StateRow]], now: datetime
 ) -> None:
-    """One ``alert_evaluations`` row (once per rule and time)."""
-    conn.execute(
-        _sql.INSERT_EVALUATION,
-        {
-            "org_id": rule.org_id,
-            "rule_id": rule.id,
-            "time": time,
-            "state": state,
-            "value": value,
-            "details": json.dumps(details, default=str),
-        },
-    )
+    """Upserts instance states ``(org_id, row)`` (one pipelined batch)."""
+    values = []
+    for org_id, row in rows:
+        value = {"org_id": org_id, "now": now, **{k: getattr(row, k) for k in StateRow.__slots__}}
+        value["labels"] = json.dumps(row.labels)
+        values.append(value)
+    if values:
+        conn.execute(_sql.UPSERT_STATE, values)
 
 
-def mark_group_changed(
+def forget_states(conn: Connection, keys: Sequence[tuple[uuid.UUID, uuid.UUID, str]]) -> None:
+    """Deletes instances ``(org_id, rule_id, fingerprint)`` that vanished and do not fire."""
+    if keys:
+        conn.execute(
+            _sql.DELETE_STATE,
+            [{"org_id": o, "rule_id": r, "fingerprint": fp} for o, r, fp in keys],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluationRow:
+    """One ``alert_evaluations`` row."""
+
+    rule: RuleRow
+    time: datetime
+    state: str
+    value: float | None
+    details: Mapping[str, Any]
+
+
+def record_evaluations(conn: Connection, rows: Sequence[EvaluationRow]) -> None:
+    """``alert_evaluations`` rows (once per rule and time; one pipelined batch)."""
+    if rows:
+        conn.execute(
+            _sql.INSERT_EVALUATION,
+            [
+                {
+                    "org_id": e.rule.org_id,
+                    "rule_id": e.rule.id,
+                    "time": e.time,
+                    "state": e.state,
+                    "value": e.value,
+                    "details": json.dumps(e.details, default=str),
+                }
+                for e in rows
+            ],
+        )
+
+
+def mark_groups_changed(
     conn: Connection,
-    org_id: uuid.UUID,
-    rule_id: uuid.UUID,
+    groups: Sequence[tuple[uuid.UUID, uuid.UUID]],
     now: datetime,
     group_wait_s: float,
     group_interval_s: float,
 ) -> None:
-    """A rule's alert set changed: schedule its group's flush (Alertmanager's timers)."""
-    conn.execute(
-        _sql.MARK_GROUP_CHANGED,
-        {
-            "org_id": org_id,
-            "rule_id": rule_id,
-            "now": now,
-            "group_wait": group_wait_s,
-            "group_interval": group_interval_s,
-        },
-    )
+    """Rules ``(org_id, rule_id)`` whose alert set changed: schedule their groups' flush
+    (Alertmanager's timers); one pipelined batch."""
+    if groups:
+        conn.execute(
+            _sql.MARK_GROUP_CHANGED,
+            [
+                {"org_id": o, "rule_id": r, "now": now, "group_wait": group_wait_s,
+                 "group_interval": group_interval_s}
+                for o, r in groups
+            ],
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
