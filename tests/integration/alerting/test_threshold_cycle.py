@@ -134,3 +134,44 @@ def test_latency_measures_from_the_histograms(database: Database) -> None:
     assert abs(values[p95][1] - 500.0) <= 5.0  # histograms: within 1 %
     assert values[p99][0] == "alerting"
     assert values[avg] == ("normal", (6 * 500.0 + 94 * 10.0) / 100)
+
+
+def test_platform_rule_reads_all_orgs_and_org_rules_only_their_own(database: Database) -> None:
+    engine = database.app_engine()
+    orgs = [make_org(database, f"org-{i}") for i in range(3)]
+    write(database, [_traffic(org, T0 - 5 * MIN, 5, errors={"a": 10}) for org in orgs])
+    staff_org = make_org(database, "alias")
+    platform = add_rule(engine, staff_org, name="platform spans", type="threshold", scope="platform",
+                        params={"measure": "span_count", "window_s": 300, "value": 200})  # fmt: skip
+    own = add_rule(engine, orgs[0], name="own spans", type="threshold",
+                   params={"measure": "span_count", "window_s": 300, "value": 200})  # fmt: skip
+    run_cycle(engine, T0)
+    values = {r["rule_id"]: (r["state"], r["value"]) for r in rows(
+        engine, "SELECT rule_id, state, value FROM alert_evaluations")}  # fmt: skip
+    assert values[platform] == ("alerting", 3 * 5 * 20.0)  # 3 orgs x 5 min x 20 spans
+    assert values[own] == ("normal", 5 * 20.0)
+
+
+def test_metric_measure_per_agent(database: Database) -> None:
+    from storage import MetricPointRow
+
+    engine = database.app_engine()
+    org = make_org(database, "acme")
+    b = Batch(org)
+    for m in range(3):
+        for agent, depth in (("a", 5.0), ("b", 50.0)):
+            t = T0 - (m + 1) * MIN
+            b.metric_points.append(MetricPointRow(
+                metric="damn.queue.depth", series_id=agent.encode() * 16, time_ns=int(t.timestamp() * 1e9),
+                start_ns=None, kind="gauge", temporality=0, is_monotonic=False, unit="1",
+                subsystem="DAMN", service_name=None, agent_id=agent, attributes={},
+                resource_attributes={}, value=depth + m,
+            ))  # fmt: skip
+    write(database, [b])
+    rule = add_rule(engine, org, name="queue deep", type="threshold",
+                    params={"measure": "metric_max", "metric": "damn.queue.depth", "window_s": 300,
+                            "group_by": ["agent_id"], "value": 20})  # fmt: skip
+    run_cycle(engine, T0)
+    assert _states(engine, rule) == {"a": "normal", "b": "alerting"}
+    [value] = rows(engine, "SELECT last_value FROM alert_states WHERE labels->>'agent_id' = 'b'")
+    assert value == {"last_value": 52.0}

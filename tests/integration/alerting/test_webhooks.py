@@ -185,3 +185,32 @@ def test_rotation_sends_both_signatures(database: Database, receiver: Receiver) 
         body = Webhook(secret).verify(got.body, got.headers)
         assert body["version"] == "4"
         assert body["alerts"][0]["status"] == "firing"
+
+
+def test_endpoint_failing_for_days_is_disabled_with_a_notice(database: Database) -> None:
+    engine = database.app_engine()
+    org = make_org(database, "acme")
+    receiver = Receiver(default=500).start()
+    try:
+        endpoint, _ = _endpoint(engine, org, receiver.url, name="flaky")
+        settings = AlertingSettings(allow_private_targets=True, disable_after_days=2)
+        t = NOW
+        for day in range(3):  # a new test notification each day; every attempt fails
+            with scoped_transaction(engine, Scope(DbRole.TENANT, org)) as conn:
+                queue_test_delivery(conn, endpoint, t)
+            summary = run_deliveries(engine, t, settings)
+            if day < 2:
+                assert summary.disabled == 0
+            t += timedelta(days=1)
+        assert summary.disabled == 1
+    finally:
+        receiver.stop()
+    [e] = rows(engine, "SELECT enabled, disabled_reason, failing_since FROM notification_endpoints")
+    assert e["enabled"] is False
+    assert e["failing_since"] == NOW
+    assert e["disabled_reason"].startswith("failing since")
+    notices = rows(engine, "SELECT title FROM notifications WHERE type = 'system.notice'")
+    assert len(notices) == 1
+    assert "flaky" in notices[0]["title"]
+    pending = rows(engine, "SELECT count(*) AS n FROM webhook_deliveries WHERE status = 'pending'")
+    assert pending == [{"n": 0}]
