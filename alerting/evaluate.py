@@ -166,9 +166,9 @@ def _heartbeat(
 
 
 def _silence(last: datetime | None, now: datetime, silent_for: timedelta) -> float:
-    """Seconds since ``last`` (never seen in the look-back: the look-back itself)."""
+    """Seconds since ``last`` (not seen in the look-back: the look-back itself)."""
     if last is None:
-        return max(measures.ACTIVITY_LOOKBACK, 2 * silent_for).total_seconds()
+        return measures.lookback(silent_for).total_seconds()
     return max((now - last).total_seconds(), 0.0)
 
 

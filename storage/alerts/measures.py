@@ -150,8 +150,16 @@ class AgentActivity:
     status: str | None
 
 
-#: How far back activity is looked for; older counts as "not seen".
-ACTIVITY_LOOKBACK = timedelta(days=1)
+#: Activity is looked for over ``LOOKBACK_FACTOR`` x the silence threshold: enough to tell
+#: silent from active (older activity reads as "silent for at least the look-back"), and
+#: it keeps the scan of the 1 min rollups short.
+LOOKBACK_FACTOR = 2
+MIN_LOOKBACK = timedelta(minutes=10)
+
+
+def lookback(silent_for: timedelta) -> timedelta:
+    """How far back a heartbeat rule looks for activity."""
+    return max(MIN_LOOKBACK, LOOKBACK_FACTOR * silent_for)
 
 
 def agent_activity(
@@ -160,7 +168,7 @@ def agent_activity(
     """Known agents (of the rule's agent or fleet, if any) and their last activity."""
     binds = {
         "org_id": org_id,
-        "since": now - max(ACTIVITY_LOOKBACK, 2 * timedelta(seconds=params.silent_for_s)),
+        "since": now - lookback(timedelta(seconds=params.silent_for_s)),
         "end": now,
         "agent": params.agent_id,
         "fleet": params.fleet_id,
@@ -175,7 +183,7 @@ def metric_last_seen(
     conn: Connection, metric: str, org_id: uuid.UUID, now: datetime, silent_for: timedelta
 ) -> datetime | None:
     """The end of the last minute with a data point of ``metric`` (None: not lately)."""
-    since = now - max(ACTIVITY_LOOKBACK, 2 * silent_for)
+    since = now - lookback(silent_for)
     binds = {"org_id": org_id, "metric": metric, "since": since, "end": now}
     value: datetime | None = conn.execute(_sql.METRIC_LAST_SEEN, binds).scalar()
     return value
