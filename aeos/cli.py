@@ -48,7 +48,7 @@ app = typer.Typer(
 orgs_app = typer.Typer(help="Create and list organisations (tenants).", no_args_is_help=True)
 keys_app = typer.Typer(help="Create and revoke API keys.", no_args_is_help=True)
 jobs_app = typer.Typer(
-    help="Periodic jobs (partitions, sampling sweep, retention): their runs; run one now.",
+    help="Periodic jobs (partitions, sampling sweep, retention, alerting): runs; run one now.",
     no_args_is_help=True,
 )
 retention_app = typer.Typer(
