@@ -43,7 +43,7 @@ def _span_value(measure: str, row: Mapping[Any, Any]) -> float | None:
         return float(row["duration_sum_ms"] or 0) / spans
     if measure == "duration_max_ms":
         return None if row["duration_max_ms"] is None else float(row["duration_max_ms"])
-    value = row[measure]
+    value = row["quantile"]
     return None if value is None else float(value)
 
 
@@ -73,9 +73,8 @@ def measure_points(
     if params.is_metric:
         return _metric_points(conn, params, org_id, start, end)
     dims = list(params.group_by)
-    stmt = _sql.span_aggregate(
-        _span_relation(params, org_id is None, "1m"), dims, list(params.filters), org_id is not None
-    )
+    relation = _span_relation(params, org_id is None, "1m")
+    stmt = _sql.span_aggregate(relation, dims, list(params.filters), org_id is not None, measure)
     binds: dict[str, Any] = {"start": start, "end": end, "org_id": org_id}
     binds.update({f"f_{k}": v for k, v in params.filters.items()})
     points = []
@@ -125,7 +124,8 @@ def measure_series(
         rows = conn.execute(_sql.metric_series(step), binds).all()
         return {r._mapping["b"]: _metric_value(params.base_measure, r._mapping) for r in rows}
     relation = _span_relation(params, org_id is None, level)
-    rows = conn.execute(_sql.span_series(relation, org_id is not None, step), binds).all()
+    stmt = _sql.span_series(relation, org_id is not None, step, params.base_measure)
+    rows = conn.execute(stmt, binds).all()
     return {r._mapping["b"]: _span_value(params.base_measure, r._mapping) for r in rows}
 
 
