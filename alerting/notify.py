@@ -57,6 +57,11 @@ def _digest(firing: Sequence[Mapping[str, Any]]) -> str:
     return hashlib.sha256(fps.encode()).hexdigest()[:16]
 
 
+def _all_labels(group: store.DueGroup, labels: Mapping[str, str]) -> dict[str, str]:
+    """An alert's labels: alertname, the rule's labels, the instance's (Alertmanager's)."""
+    return {"alertname": group.name, **group.rule_labels, **labels}
+
+
 def _alert(
     inst: Mapping[str, Any], rule_labels: Mapping[str, str], group: store.DueGroup
 ) -> dict[str, Any]:
@@ -90,10 +95,13 @@ def flush_due_groups(conn: Connection, now: datetime, timers: Timers, limit: int
 def _flush(
     conn: Connection, group: store.DueGroup, now: datetime, timers: Timers, silences: Silences
 ) -> int:
-    instances = [
+    fired = [
         i
         for i in store.group_instances(conn, group.rule_id, group.last_flush_at)
-        if i["fired_at"] is not None and not silenced(silences, group.rule_id, i["labels"])
+        if i["fired_at"] is not None
+    ]
+    instances = [
+        i for i in fired if not silenced(silences, group.rule_id, _all_labels(group, i["labels"]))
     ]
     firing = [i for i in instances if i["is_firing"]]
     digest = _digest(firing)
@@ -107,7 +115,9 @@ def _flush(
     notify = (changed and (bool(firing) or group.last_digest != "")) or repeat
     if notify:
         _notify_group(conn, group, now, firing, instances, digest)
-    next_at = now + timers.group_interval if firing else None
+    # While anything fires (silenced or not) the group is looked at again every
+    # group_interval: for repeats, and to notify what a silence that ended was hiding.
+    next_at = now + timers.group_interval if any(i["is_firing"] for i in fired) else None
     store.flush_group(
         conn, group, now, digest if notify else group.last_digest, next_at, notified=notify
     )
@@ -169,7 +179,8 @@ def notify_budget_steps(
         for key in store.mark_budget_steps(conn, rule.org_id, rule.id, period, keys, now):
             if silences is None:  # read only when a step is new: most evaluations add none
                 silences = store.active_silences(conn, rule.org_id, now)
-            if silenced(silences, rule.id, status.labels):
+            labels = {"alertname": rule.name, **rule.labels, **status.labels}
+            if silenced(silences, rule.id, labels):
                 continue
             store.notify(conn, _budget_notification(rule, period, status, keys[key], amount), now)
             created += 1
