@@ -31,6 +31,8 @@ from storage import alert_spec as spec
 
 _log = logging.getLogger(__name__)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: Rules of one org read in one transaction at most (bigger orgs are split across threads).
+CHUNK = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,8 +145,9 @@ def _evaluate_all(
     # database, not on Python. ``parallelism`` connections besides the batch's own.
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
         futures = [
-            pool.submit(_evaluate_scope, engine, scope, group, now, timeout_s)
+            pool.submit(_evaluate_scope, engine, scope, group[i : i + CHUNK], now, timeout_s)
             for scope, group in by_scope.items()
+            for i in range(0, len(group), CHUNK)
         ]
         for future in futures:
             out.update(future.result())

@@ -9,12 +9,13 @@ from __future__ import annotations
 from sqlalchemy import TextClause, text
 
 # --- evaluation claim (worker) -------------------------------------------------------
-#: Due rules, locked for this transaction; others skip them (several processes).
+#: Due rules, locked for this transaction; others skip them (several processes). Oldest
+#: first, then by org: a batch then spans few orgs, one tenant transaction each.
 CLAIM_DUE_RULES = text(
     "SELECT id, org_id, name, type, severity, scope, params, interval_s, for_s, "
     "keep_firing_for_s, no_data_state, error_state, labels, annotations, next_eval_at "
     "FROM alert_rules WHERE enabled AND (next_eval_at IS NULL OR next_eval_at <= :now) "
-    "ORDER BY next_eval_at NULLS FIRST, id LIMIT :limit FOR UPDATE SKIP LOCKED"
+    "ORDER BY next_eval_at NULLS FIRST, org_id, id LIMIT :limit FOR UPDATE SKIP LOCKED"
 )
 SET_NEXT_EVAL = text("UPDATE alert_rules SET next_eval_at = :next WHERE id = :id")
 
