@@ -33,7 +33,12 @@ from tests.integration.alerting._receiver import Receiver
 from tests.integration.alerting._world import add_rule, make_org, rows
 
 pytestmark = pytest.mark.usefixtures("pg_server")
-NOW = datetime.now(UTC).replace(second=0, microsecond=0)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(second=0, microsecond=0)
+
+
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 
 
@@ -43,7 +48,8 @@ def _endpoint(engine: Engine, org: uuid.UUID, **spec: Any) -> uuid.UUID:
     return endpoint_id
 
 
-def _fire(engine: Engine, org: uuid.UUID, name: str = "queue stuck") -> None:
+def _fire(engine: Engine, org: uuid.UUID, NOW: datetime) -> None:
+    name = "queue stuck"
     add_rule(engine, org, name=name, type="threshold", no_data_state="alerting", severity="critical",
              labels={"team": "ops"}, annotations={"runbook": "https://runbooks.example/q"},
              params={"measure": "span_count", "value": 1})  # fmt: skip
@@ -61,10 +67,11 @@ class _Inbox:
 
 
 def test_email_arrives_with_headers_text_and_html(database: Database) -> None:
+    NOW = _now()  # per test: signatures are checked against the real clock
     engine = database.app_engine()
     org = make_org(database, "acme")
     _endpoint(engine, org, kind="email", email="oncall@acme.example, lead@acme.example")
-    _fire(engine, org)
+    _fire(engine, org, NOW)
     inbox = _Inbox()
     port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
@@ -94,12 +101,13 @@ def test_email_arrives_with_headers_text_and_html(database: Database) -> None:
 
 
 def test_slack_message_has_title_colour_and_link(database: Database) -> None:
+    NOW = _now()  # per test: signatures are checked against the real clock
     engine = database.app_engine()
     org = make_org(database, "acme")
     receiver = Receiver().start()
     try:
         _endpoint(engine, org, kind="slack", url=receiver.url)
-        _fire(engine, org)
+        _fire(engine, org, NOW)
         settings = AlertingSettings(allow_private_targets=True, base_url="https://aeos.example")
         assert run_deliveries(engine, NOW + timedelta(minutes=1), settings).delivered == 1
     finally:
@@ -114,12 +122,13 @@ def test_slack_message_has_title_colour_and_link(database: Database) -> None:
 
 
 def test_private_targets_are_refused_by_default(database: Database) -> None:
+    NOW = _now()  # per test: signatures are checked against the real clock
     engine = database.app_engine()
     org = make_org(database, "acme")
     receiver = Receiver().start()
     try:
         _endpoint(engine, org, kind="slack", url=receiver.url)
-        _fire(engine, org)
+        _fire(engine, org, NOW)
         summary = run_deliveries(engine, NOW + timedelta(minutes=1), AlertingSettings())
     finally:
         receiver.stop()
@@ -163,10 +172,11 @@ def alertmanager() -> Iterator[str]:
 
 
 def test_alertmanager_receives_and_lists_our_alerts(database: Database, alertmanager: str) -> None:
+    NOW = _now()  # per test: signatures are checked against the real clock
     engine = database.app_engine()
     org = make_org(database, "acme")
     _endpoint(engine, org, kind="alertmanager", url=alertmanager)
-    _fire(engine, org)
+    _fire(engine, org, NOW)
     settings = AlertingSettings(allow_private_targets=True, base_url="https://aeos.example")
     assert run_deliveries(engine, NOW + timedelta(minutes=1), settings).delivered == 1
     listed = httpx.get(f"{alertmanager}/api/v2/alerts", timeout=5).json()

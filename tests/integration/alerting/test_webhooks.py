@@ -26,7 +26,10 @@ from tests.integration.alerting._world import add_rule, make_org, rows
 
 pytestmark = pytest.mark.usefixtures("pg_server")
 SETTINGS = AlertingSettings(allow_private_targets=True, base_url="https://aeos.example")
-NOW = datetime.now(UTC).replace(second=0, microsecond=0)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(second=0, microsecond=0)
 
 
 @pytest.fixture
@@ -54,6 +57,7 @@ def _firing_rules(engine: Engine, org: uuid.UUID, n: int) -> None:
 def test_signed_event_verifies_with_the_reference_library(
     database: Database, receiver: Receiver
 ) -> None:
+    NOW = _now()  # per test: signatures are checked against the real clock
     engine = database.app_engine()
     org = make_org(database, "acme")
     _, secret = _endpoint(engine, org, receiver.url)
@@ -78,6 +82,7 @@ def test_signed_event_verifies_with_the_reference_library(
 def test_retries_follow_the_schedule_with_a_stable_id(
     database: Database, receiver: Receiver
 ) -> None:
+    NOW = _now()  # per test: signatures are checked against the real clock
     engine = database.app_engine()
     org = make_org(database, "acme")
     endpoint, _ = _endpoint(engine, org, receiver.url)
@@ -107,6 +112,7 @@ def test_retries_follow_the_schedule_with_a_stable_id(
 
 
 def test_retry_after_is_honoured(database: Database, receiver: Receiver) -> None:
+    NOW = _now()  # per test: signatures are checked against the real clock
     engine = database.app_engine()
     org = make_org(database, "acme")
     endpoint, _ = _endpoint(engine, org, receiver.url)
@@ -121,6 +127,7 @@ def test_retry_after_is_honoured(database: Database, receiver: Receiver) -> None
 def test_410_disables_the_endpoint_with_an_inbox_notice(
     database: Database, receiver: Receiver
 ) -> None:
+    NOW = _now()  # per test: signatures are checked against the real clock
     engine = database.app_engine()
     org = make_org(database, "acme")
     endpoint, _ = _endpoint(engine, org, receiver.url, name="ops hook")
@@ -141,6 +148,7 @@ def test_410_disables_the_endpoint_with_an_inbox_notice(
 
 
 def test_receiver_down_for_a_while_gets_every_notification_once(database: Database) -> None:
+    NOW = _now()  # per test: signatures are checked against the real clock
     engine = database.app_engine()
     org = make_org(database, "acme")
     receiver = Receiver()  # not started: connections are refused
@@ -172,6 +180,7 @@ def test_receiver_down_for_a_while_gets_every_notification_once(database: Databa
 
 
 def test_rotation_sends_both_signatures(database: Database, receiver: Receiver) -> None:
+    NOW = _now()  # per test: signatures are checked against the real clock
     engine = database.app_engine()
     org = make_org(database, "acme")
     endpoint, old = _endpoint(engine, org, receiver.url, format="alertmanager")
@@ -188,6 +197,7 @@ def test_rotation_sends_both_signatures(database: Database, receiver: Receiver) 
 
 
 def test_endpoint_failing_for_days_is_disabled_with_a_notice(database: Database) -> None:
+    NOW = _now()  # per test: signatures are checked against the real clock
     engine = database.app_engine()
     org = make_org(database, "acme")
     receiver = Receiver(default=500).start()
