@@ -20,6 +20,10 @@ from storage.admin import (
     org_id_by_name,
     revoke_key,
 )
+from storage.alerts import engine as alert_engine
+from storage.alerts import measures as alert_measures
+from storage.alerts import rules as alert_config
+from storage.alerts import spec as alert_spec
 from storage.auth import AsyncKeyStore, KeyIdentity, authenticate
 from storage.database import APP_ROLE, Database, open_database
 from storage.errors import (
@@ -148,6 +152,10 @@ __all__ = [
     "TraceTotals",
     "WriteResult",
     "WriterHealth",
+    "alert_config",
+    "alert_engine",
+    "alert_measures",
+    "alert_spec",
     "analyse_trace",
     "authenticate",
     "classify_database_error",
