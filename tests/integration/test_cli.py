@@ -92,7 +92,7 @@ def test_orgs_create_prints_ids_and_working_keys(database: Database) -> None:
         (
             ["jobs", "run", "nope"],
             "unknown job 'nope'; expected one of partitions, sampling-sweep, retention, "
-            "alert-evaluation, alert-deliveries",
+            "timescale-jobs, alert-evaluation, alert-deliveries",
         ),
         (["jobs", "run", "partitions", "--now", "yesterday"], "not an ISO 8601 time"),
     ],
