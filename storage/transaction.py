@@ -25,7 +25,8 @@ from storage.errors import (
 from storage.tenancy import Scope, act_as
 
 _RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
-_DENIED = (pg_errors.InsufficientPrivilege,)
+# A write in a read-only transaction (the API's view scope) is refused like a privilege.
+_DENIED = (pg_errors.InsufficientPrivilege, pg_errors.ReadOnlySqlTransaction)
 
 
 @contextmanager

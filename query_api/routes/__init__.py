@@ -1,0 +1,24 @@
+"""The API's routers. To add routes, add ONE line to :data:`ROUTERS`.
+
+Tenant view routers are mounted twice by :func:`view_routes`: under ``/v1`` (the org of
+the credential) and under ``/v1/staff/orgs/{org_id}`` (any org, for ALIAS staff).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from query_api.deps import STAFF_ORG_PREFIX
+from query_api.routes import me
+
+TENANT_PREFIX = "/v1"
+
+
+def view_routes(router: APIRouter) -> list[tuple[APIRouter, str]]:
+    """The two mounts of a tenant view router: own org, and any org for staff."""
+    return [(router, TENANT_PREFIX), (router, STAFF_ORG_PREFIX)]
+
+
+ROUTERS: list[tuple[APIRouter, str]] = [
+    (me.router, TENANT_PREFIX),
+]
