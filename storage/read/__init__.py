@@ -3,6 +3,6 @@
 Contract for every reader here: it takes a SQLAlchemy ``Connection`` already scoped to a
 role and an org (``storage.transaction.scoped_transaction``) and never switches roles
 itself, so no request can widen what it may see. Its runtime SQL goes in
-``storage.read._sql`` (one module of named statements); its result types are frozen,
+``storage.read._sql`` (one module of named statements per area); its result types are frozen,
 slotted dataclasses, exported through ``storage``.
 """

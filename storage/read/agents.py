@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from storage.read import _agents_sql as sql
+from storage.read._sql import agents as sql
 from storage.read._common import (
     Availability,
     Coverage,
@@ -27,7 +27,7 @@ from storage.read._common import (
     segments,
     series_plan,
 )
-from storage.read._rollup_sql import Filter, red_aggs, rollup_select, total
+from storage.read._sql.rollups import Filter, red_aggs, rollup_select, total
 from storage.schema import agents
 from storage.tenancy import DbRole, Scope
 

@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 
 from storage.errors import InvalidInputError
 from storage.read._common import ceil_to, check_span, floor_to
-from storage.read._costs_sql import COST_DIMS, MEASURES, Period, cost_rows
+from storage.read._sql.costs import COST_DIMS, MEASURES, Period, cost_rows
 
 DAY = 86400
 MAX_COST_RANGE = timedelta(days=400)

@@ -12,9 +12,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
-from storage.read import _overview_sql as sql
+from storage.read._sql import overview as sql
 from storage.read._common import Availability, Coverage, check_span, coverage, segments
-from storage.read._rollup_sql import red_aggs, rollup_select
+from storage.read._sql.rollups import red_aggs, rollup_select
 from storage.read.agents import Liveness, Red, agent_status_counts, red_of
 from storage.read.costs import CostGroup, CostTotals, cost_report
 

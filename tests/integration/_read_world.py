@@ -20,7 +20,7 @@ from sqlalchemy import text
 
 from storage import admin
 from storage.database import Database
-from storage.rows import (
+from storage.ingest.rows import (
     AgentSighting,
     Batch,
     EventRow,
@@ -29,7 +29,7 @@ from storage.rows import (
     SpanRow,
     TaskRunSighting,
 )
-from storage.writer import IngestWriter
+from storage.ingest.writer import IngestWriter
 
 NOW_S = 1_795_000_000  # 2026-11-18T09:46:40Z
 NOW = datetime.fromtimestamp(NOW_S, UTC)
@@ -150,8 +150,30 @@ def build(db: Database, seed: int = 7, spans: int = 400) -> World:
         other = admin.create_org(conn, f"other-{uuid.uuid4().hex[:6]}", "free").org_id
     rng = random.Random(seed)
     batches = _batches(org, rng, spans, 0) + _batches(other, rng, spans // 2, 10**6)
+    pause_policies(db)
     asyncio.run(_write(db, batches))
     return World(db, org, other)
+
+
+def pause_policies(db: Database) -> None:
+    """On TimescaleDB, stops this database's refresh and columnstore policies.
+
+    A policy that runs while the world is being written materializes part of it, and the
+    rest of those buckets then waits for the next refresh (README, Rollups): the rollups
+    would lag the raw rows. Without policies every continuous aggregate answers in real
+    time from the rows below, which is what the readers are compared against.
+    """
+    with db.admin_engine().begin() as conn:
+        engine = conn.execute(
+            text("SELECT value FROM aeos_meta WHERE key = 'storage_engine'")
+        ).scalar_one()
+        if engine == "timescale":
+            conn.execute(
+                text(
+                    "SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs"
+                    " WHERE job_id >= 1000"
+                )
+            )
 
 
 def raw(db: Database, sql: str, **params: Any) -> list[dict[str, Any]]:
