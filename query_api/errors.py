@@ -22,6 +22,7 @@ from storage import (
     ConflictError,
     InvalidInputError,
     NotFoundError,
+    QueryTooBroadError,
     RetryableStorageError,
     StorageError,
 )
@@ -110,6 +111,8 @@ def from_storage(exc: StorageError) -> ApiError:
         return ApiError(404, "not-found", "Not found", detail)
     if isinstance(exc, AccessDeniedError):
         return ApiError(403, "forbidden", "Forbidden", detail)
+    if isinstance(exc, QueryTooBroadError):
+        return ApiError(400, "query-too-broad", "Query too broad", detail)
     if isinstance(exc, InvalidInputError):
         return ApiError(400, "invalid-input", "Invalid input", detail)
     if isinstance(exc, ConflictError):

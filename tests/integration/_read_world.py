@@ -143,11 +143,20 @@ async def _write(db: Database, batches: list[Batch]) -> None:
         await writer.close()
 
 
-def build(db: Database, seed: int = 7, spans: int = 400) -> World:
-    """Writes the world; returns the orgs."""
-    with db.admin_engine().begin() as conn:
-        org = admin.create_org(conn, f"reader-{uuid.uuid4().hex[:6]}", "pro").org_id
-        other = admin.create_org(conn, f"other-{uuid.uuid4().hex[:6]}", "free").org_id
+def build(
+    db: Database,
+    seed: int = 7,
+    spans: int = 400,
+    orgs: tuple[uuid.UUID, uuid.UUID] | None = None,
+) -> World:
+    """Writes the world (into new orgs, or the two ``orgs`` given); returns the orgs."""
+    if orgs is None:
+        with db.admin_engine().begin() as conn:
+            orgs = (
+                admin.create_org(conn, f"reader-{uuid.uuid4().hex[:6]}", "pro").org_id,
+                admin.create_org(conn, f"other-{uuid.uuid4().hex[:6]}", "free").org_id,
+            )
+    org, other = orgs
     rng = random.Random(seed)
     batches = _batches(org, rng, spans, 0) + _batches(other, rng, spans // 2, 10**6)
     pause_policies(db)

@@ -14,7 +14,19 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, Subquery, bindparam, func, literal, select, union_all
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    Select,
+    Subquery,
+    bindparam,
+    cast,
+    func,
+    literal,
+    select,
+    union_all,
+)
 from sqlalchemy.sql.elements import KeyedColumnElement
 
 from storage.read._common import EPOCH, Segment
@@ -42,8 +54,15 @@ class Agg:
 
 
 def total(column: str, name: str | None = None) -> Agg:
-    """``sum(column)`` (0 when no rows)."""
-    return Agg(name or column, (column,), lambda r: func.coalesce(func.sum(r.c[column]), 0))
+    """``sum(column)`` (0 when no rows); integer columns stay integers (not numeric)."""
+
+    def build(r: Subquery) -> ColumnElement[Any]:
+        summed: ColumnElement[Any] = func.sum(r.c[column])
+        if isinstance(r.c[column].type, Integer):
+            summed = cast(summed, BigInteger)
+        return func.coalesce(summed, 0)
+
+    return Agg(name or column, (column,), build)
 
 
 def lowest(column: str, name: str | None = None) -> Agg:
