@@ -51,14 +51,17 @@ def availability(conn: Connection, at: datetime) -> Availability:
     return rollup_availability(conn, at)
 
 
-def parse_step(raw: str | None, start: datetime, end: datetime) -> timedelta:
-    """A step from ``1m`` / ``1h`` / ``1d`` / seconds, or a default for the range.
+def parse_step(
+    raw: str | None, start: datetime, end: datetime, available: Availability | None = None
+) -> timedelta:
+    """A step from ``1m`` / ``1h`` / ``1d`` / seconds, or a default for the range (one
+    that the org's retention can still serve).
 
     Raises:
         ApiError: 422 naming ``step``.
     """
     if raw is None:
-        return default_step(start, end)
+        return default_step(start, end, available)
     m = _STEP.match(raw.strip())
     if m is None or int(m.group(1)) == 0:
         raise validation_error("step", f"expected e.g. 1m, 5m, 1h, 1d or seconds: {raw!r}")

@@ -74,9 +74,10 @@ def agent(
 ) -> AgentDetailOut:
     """An agent, its stats over the range and its RED series (``level``: the rollup read)."""
     at = now()
+    avail = availability(conn, at)
     got = agent_detail(
-        conn, agent_id, start=rng.start, end=rng.end, step=parse_step(step, rng.start, rng.end),
-        now=at, available=availability(conn, at), liveness=live,
+        conn, agent_id, start=rng.start, end=rng.end, step=parse_step(step, rng.start, rng.end, avail),
+        now=at, available=avail, liveness=live,
     )  # fmt: skip
     if got is None:
         raise ApiError(404, "not-found", "Not found", f"no agent {agent_id!r} in this org")

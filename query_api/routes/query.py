@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from query_api.deps import CurrentPrincipal, ViewConn
+from query_api.deps import TargetOrg, ViewConn
 from query_api.errors import ERROR_RESPONSES, validation_error
 from query_api.models.query import FamilyOut, FilterIn, MeasureIn, QueryIn, QueryOut
 from query_api.params import DEFAULT_RANGE, parse_instant
@@ -22,7 +22,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {k: ERROR_RESPONSES[k] for k in (400,
 
 @router.get("/query/families", response_model=list[FamilyOut], responses=_ERRORS,
             summary="What /query can read")  # fmt: skip
-def families(_principal: CurrentPrincipal) -> list[FamilyOut]:
+def families(_org: TargetOrg) -> list[FamilyOut]:
     """Every family: its dimensions, fields and the aggregations each field supports."""
     return [
         FamilyOut(family=name, dims=list(spec.dims),

@@ -30,8 +30,9 @@ def mosaic(conn: ViewConn, rng: TimeRangeParam, step: StepQuery = None) -> Mosai
     """Routing decisions by route with success rate, the handoff graph (agents with their
     span volume; handoffs with counts) and the orchestration timeline."""
     at = now()
-    got = mosaic_view(conn, start=rng.start, end=rng.end, step=parse_step(step, rng.start, rng.end),
-                      available=availability(conn, at))  # fmt: skip
+    avail = availability(conn, at)
+    got = mosaic_view(conn, start=rng.start, end=rng.end, step=parse_step(step, rng.start, rng.end, avail),
+                      available=avail)  # fmt: skip
     return MosaicOut.model_validate(_fields(got, ("routes", "nodes", "edges", "timeline")))
 
 
@@ -40,8 +41,9 @@ def damn(conn: ViewConn, rng: TimeRangeParam, live: LivenessDep, step: StepQuery
     """The fleet health grid (agent x status), heartbeat uptime per agent over time, the
     version distribution and the queue depth series."""
     at = now()
-    got = damn_view(conn, start=rng.start, end=rng.end, step=parse_step(step, rng.start, rng.end),
-                    now=at, available=availability(conn, at), liveness=live)  # fmt: skip
+    avail = availability(conn, at)
+    got = damn_view(conn, start=rng.start, end=rng.end, step=parse_step(step, rng.start, rng.end, avail),
+                    now=at, available=avail, liveness=live)  # fmt: skip
     return DamnOut.model_validate(
         _fields(got, ("grid", "by_status", "uptime", "versions", "queue_depth"))
     )
@@ -57,8 +59,9 @@ def uce(
     """Context operations per minute by operation, context size p50/p95, cache hit ratio
     and the top contexts by churn (over the last day of the range)."""
     at = now()
-    got = uce_view(conn, start=rng.start, end=rng.end, step=parse_step(step, rng.start, rng.end),
-                   available=availability(conn, at), top=top)  # fmt: skip
+    avail = availability(conn, at)
+    got = uce_view(conn, start=rng.start, end=rng.end, step=parse_step(step, rng.start, rng.end, avail),
+                   available=avail, top=top)  # fmt: skip
     return UceOut.model_validate(
         _fields(got, ("operations", "overall", "ops_per_minute", "top_contexts"))
     )

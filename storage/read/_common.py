@@ -217,11 +217,19 @@ STEP_CHOICES = tuple(
 )
 
 
-def default_step(start: datetime, end: datetime) -> timedelta:
-    """The smallest usual step giving at most 200 points over ``[start, end)``."""
+def default_step(
+    start: datetime, end: datetime, available: Availability | None = None
+) -> timedelta:
+    """The smallest usual step giving at most 200 points over ``[start, end)`` that a
+    level the org's retention still holds at ``start`` can serve."""
     span = end - start
     for step in STEP_CHOICES:
-        if span / step <= 200:
+        if span / step > 200:
+            continue
+        s = int(step.total_seconds())
+        if available is None or any(
+            s % LEVEL_SECONDS[lv] == 0 and available.holds(lv, floor_to(start, s)) for lv in LEVELS
+        ):
             return step
     return STEP_CHOICES[-1]
 
