@@ -9,15 +9,18 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from storage.jobs.agent_status import mark_offline_agents
 from storage.jobs.partitions import maintain_partitions
 from storage.jobs.sampling import sweep_traces
 from storage.jobs.scheduler import Job, JobRegistry
+from storage.read.agents import Liveness
 from storage.retention.run import run_retention
 from storage.settings import StorageSettings
 
 PARTITIONS_EVERY = timedelta(hours=1)
 SAMPLING_SWEEP_EVERY = timedelta(minutes=5)
 RETENTION_EVERY = timedelta(hours=1)
+AGENT_STATUS_EVERY = timedelta(minutes=1)
 
 
 def service_jobs(settings: StorageSettings) -> JobRegistry:
@@ -30,9 +33,17 @@ def service_jobs(settings: StorageSettings) -> JobRegistry:
     def retention(engine: Engine, now: datetime) -> Mapping[str, Any]:
         return run_retention(engine, now).as_dict()
 
+    liveness = Liveness(
+        settings.agent_offline_after_intervals, settings.agent_heartbeat_interval_seconds
+    )
+
+    def agent_status(engine: Engine, now: datetime) -> Mapping[str, Any]:
+        return mark_offline_agents(engine, now, liveness)
+
     return (
         JobRegistry()
         .add(Job("partitions", PARTITIONS_EVERY, maintain_partitions))
         .add(Job("sampling-sweep", SAMPLING_SWEEP_EVERY, sampling_sweep))
         .add(Job("retention", RETENTION_EVERY, retention))
+        .add(Job("agent-status", AGENT_STATUS_EVERY, agent_status))
     )

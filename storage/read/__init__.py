@@ -21,7 +21,6 @@ from storage.read.agents import (
     agent_detail,
     list_agents,
     list_fleets,
-    mark_offline_agents,
 )
 from storage.read.costs import CostReport, CostTotals, cost_report
 from storage.read.events import Event, EventPage, search_events, tail_events
@@ -49,7 +48,7 @@ __all__ = [
     "OrgRow", "OrgSettings", "Overview", "Period", "PlatformHealth", "QueryResult",
     "QueryTooBroadError", "Red", "TaskRun", "TaskRunDetail", "TaskRunPage", "UceView",
     "agent_detail", "cost_report", "damn_view", "default_step", "fleet_explorer",
-    "global_overview", "list_agents", "list_fleets", "mark_offline_agents", "mosaic_view",
+    "global_overview", "list_agents", "list_fleets", "mosaic_view",
     "org_explorer", "org_overview", "org_settings", "platform_health", "rollup_availability",
     "run_query", "search_events", "search_task_runs", "tail_events", "task_run_detail",
     "uce_view",

@@ -4,7 +4,7 @@ An agent is ``offline`` when its last sign of life (newest heartbeat, or newest
 sighting if it never sent one) is older than ``Liveness.multiple`` times its heartbeat
 interval (``damn.heartbeat.interval`` of its newest heartbeat, else
 ``Liveness.default_interval_s``), whatever it last reported; otherwise its status is the
-one its newest heartbeat reported. :func:`mark_offline_agents` writes that back to
+one its newest heartbeat reported. ``storage.jobs.agent_status`` writes that back to
 ``agents.status`` (a periodic job).
 """
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 
 from storage.read._sql import agents as sql
 from storage.read._common import (
@@ -29,7 +29,6 @@ from storage.read._common import (
 )
 from storage.read._sql.rollups import Filter, red_aggs, rollup_select, total
 from storage.schema import agents
-from storage.tenancy import DbRole, Scope
 
 UTILIZATION_METRIC = "damn.agent.utilization"
 MAX_AGENT_PAGE = 500
@@ -271,15 +270,3 @@ def agent_status_counts(conn: Connection, *, now: datetime, liveness: Liveness =
     for r in conn.execute(sql.status_counts(now, liveness.multiple, liveness.default_interval_s)):
         counts[r.status] = int(r.n)
     return counts
-
-
-def mark_offline_agents(engine: Engine, now: datetime, liveness: Liveness = Liveness()) -> dict[str, int]:
-    """Sets ``agents.status = 'offline'`` for every agent silent past its deadline.
-
-    Runs as the worker role (all orgs); returns how many agents it marked.
-    """
-    from storage.transaction import scoped_transaction
-
-    with scoped_transaction(engine, Scope(DbRole.WORKER)) as conn:
-        marked = conn.execute(sql.mark_offline(now, liveness.multiple, liveness.default_interval_s)).all()
-    return {"marked_offline": len(marked)}

@@ -3,7 +3,7 @@
 - ``retention_tiers`` (plan defaults, no org data) becomes readable by the tenant role, so
   the query API can tell an org which windows are in force and never read a rollup level
   past them.
-- The agent-status job (``storage.read.agents.mark_offline_agents``) runs as
+- The agent-status job (``storage.jobs.agent_status.mark_offline_agents``) runs as
   ``aeos_worker`` and sets ``agents.status`` to ``offline`` for silent agents: it gets
   ``UPDATE (status)`` on ``agents`` and nothing more.
 
