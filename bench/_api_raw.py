@@ -33,8 +33,10 @@ from storage.transaction import scoped_transaction
 
 Numbers = dict[Any, tuple[int, int, float | None]]
 P95_TOLERANCE = 0.01 + 1e-9
-_RAW = ("count(*) AS n, count(*) FILTER (WHERE status_code = 2) AS e, "
-        "percentile_disc(0.95) WITHIN GROUP (ORDER BY duration_ms) AS p")  # fmt: skip
+_RAW = (
+    "count(*) AS n, count(*) FILTER (WHERE status_code = 2) AS e, "
+    "percentile_disc(0.95) WITHIN GROUP (ORDER BY duration_ms) AS p"
+)
 
 
 @dataclass(frozen=True)
@@ -51,48 +53,82 @@ def _red(red: Any) -> tuple[int, int, float | None]:
 
 
 def _raw(conn: Connection, sql: str, **params: Any) -> Numbers:
-    return {r[0] if len(r) > 3 else "": (int(r.n), int(r.e), r.p) for r in conn.execute(text(sql), params)}
+    return {
+        r[0] if len(r) > 3 else "": (int(r.n), int(r.e), r.p)
+        for r in conn.execute(text(sql), params)
+    }
 
 
 def overview_rollups(conn: Connection, end: datetime) -> Numbers:
-    got = org_overview(conn, start=end - timedelta(days=1), end=end, now=end,
-                       available=Availability.unlimited())  # fmt: skip
-    return {"range": _red(got.range.red), "today": _red(got.today.red), "mtd": _red(got.month_to_date.red)}
+    got = org_overview(
+        conn, start=end - timedelta(days=1), end=end, now=end, available=Availability.unlimited()
+    )
+    return {
+        "range": _red(got.range.red),
+        "today": _red(got.today.red),
+        "mtd": _red(got.month_to_date.red),
+    }
 
 
 def overview_raw(conn: Connection, end: datetime) -> Numbers:
     midnight = end.replace(hour=0, minute=0, second=0, microsecond=0)
-    out = {}
-    for name, lo in (("range", end - timedelta(days=1)), ("today", midnight), ("mtd", midnight.replace(day=1))):
-        out |= {name: v for v in _raw(conn, f"SELECT {_RAW} FROM spans WHERE start_time >= :lo AND start_time < :hi",
-                                      lo=lo, hi=end).values()}  # fmt: skip
+    out: Numbers = {}
+    for name, lo in (
+        ("range", end - timedelta(days=1)),
+        ("today", midnight),
+        ("mtd", midnight.replace(day=1)),
+    ):
+        sql = f"SELECT {_RAW} FROM spans WHERE start_time >= :lo AND start_time < :hi"
+        out[name] = _raw(conn, sql, lo=lo, hi=end)[""]
     return out
 
 
 def series_rollups(conn: Connection, end: datetime) -> Numbers:
     hi = floor_to(end, 3600)
-    q = MetricsQuery("org_red", (Measure("spans", "sum"), Measure("errors", "sum"),
-                                 Measure("duration_ms", "p95")), hi - timedelta(days=30), hi,
-                     step=timedelta(hours=1))  # fmt: skip
-    return {r[0]: (int(r[1]), int(r[2]), r[3]) for r in run_query(conn, q, available=Availability.unlimited()).rows}
+    q = MetricsQuery(
+        "org_red",
+        (Measure("spans", "sum"), Measure("errors", "sum"), Measure("duration_ms", "p95")),
+        hi - timedelta(days=30),
+        hi,
+        step=timedelta(hours=1),
+    )
+    return {
+        r[0]: (int(r[1]), int(r[2]), r[3])
+        for r in run_query(conn, q, available=Availability.unlimited()).rows
+    }
 
 
 def series_raw(conn: Connection, end: datetime) -> Numbers:
     hi = floor_to(end, 3600)
-    return _raw(conn, "SELECT date_bin('1 hour', start_time, TIMESTAMPTZ '1970-01-01 00:00+00') AS b, "
-                f"{_RAW} FROM spans WHERE start_time >= :lo AND start_time < :hi GROUP BY 1",
-                lo=hi - timedelta(days=30), hi=hi)  # fmt: skip
+    return _raw(
+        conn,
+        "SELECT date_bin('1 hour', start_time, TIMESTAMPTZ '1970-01-01 00:00+00') AS b, "
+        f"{_RAW} FROM spans WHERE start_time >= :lo AND start_time < :hi GROUP BY 1",
+        lo=hi - timedelta(days=30),
+        hi=hi,
+    )
 
 
 def agents_rollups(conn: Connection, end: datetime) -> Numbers:
-    page = list_agents(conn, start=end - timedelta(days=1), end=end, now=end,
-                       available=Availability.unlimited(), limit=500)  # fmt: skip
+    page = list_agents(
+        conn,
+        start=end - timedelta(days=1),
+        end=end,
+        now=end,
+        available=Availability.unlimited(),
+        limit=500,
+    )
     return {a.agent_id: _red(a.red) for a in page.agents if a.red.requests}
 
 
 def agents_raw(conn: Connection, end: datetime) -> Numbers:
-    return _raw(conn, f"SELECT agent_id, {_RAW} FROM spans WHERE start_time >= :lo AND start_time < :hi "
-                "GROUP BY 1", lo=end - timedelta(days=1), hi=end)  # fmt: skip
+    return _raw(
+        conn,
+        f"SELECT agent_id, {_RAW} FROM spans WHERE start_time >= :lo AND start_time < :hi "
+        "GROUP BY 1",
+        lo=end - timedelta(days=1),
+        hi=end,
+    )
 
 
 def global_rollups(conn: Connection, end: datetime) -> Numbers:
@@ -100,8 +136,12 @@ def global_rollups(conn: Connection, end: datetime) -> Numbers:
 
 
 def global_raw(conn: Connection, end: datetime) -> Numbers:
-    return _raw(conn, f"SELECT {_RAW} FROM spans WHERE start_time >= :lo AND start_time < :hi",
-                lo=end - timedelta(days=30), hi=end)  # fmt: skip
+    return _raw(
+        conn,
+        f"SELECT {_RAW} FROM spans WHERE start_time >= :lo AND start_time < :hi",
+        lo=end - timedelta(days=30),
+        hi=end,
+    )
 
 
 def explorer_rollups(conn: Connection, end: datetime) -> Numbers:
@@ -110,8 +150,12 @@ def explorer_rollups(conn: Connection, end: datetime) -> Numbers:
 
 
 def explorer_raw(conn: Connection, end: datetime) -> Numbers:
-    return _raw(conn, f"SELECT org_id, {_RAW} FROM spans WHERE start_time >= :lo AND start_time < :hi "
-                "GROUP BY 1", lo=end - timedelta(days=1), hi=end)  # fmt: skip
+    return _raw(
+        conn,
+        f"SELECT org_id, {_RAW} FROM spans WHERE start_time >= :lo AND start_time < :hi GROUP BY 1",
+        lo=end - timedelta(days=1),
+        hi=end,
+    )
 
 
 RAW_VIEWS: dict[str, RawView] = {
@@ -123,8 +167,13 @@ RAW_VIEWS: dict[str, RawView] = {
 }
 
 
-def _timed(engine: Engine, scope: Scope, fn: Callable[[Connection, datetime], Numbers],
-           end: datetime, runs: int) -> tuple[list[float], Numbers]:  # fmt: skip
+def _timed(
+    engine: Engine,
+    scope: Scope,
+    fn: Callable[[Connection, datetime], Numbers],
+    end: datetime,
+    runs: int,
+) -> tuple[list[float], Numbers]:
     times, answer = [], {}
     for _ in range(runs):
         t0 = time.perf_counter()
@@ -135,7 +184,9 @@ def _timed(engine: Engine, scope: Scope, fn: Callable[[Connection, datetime], Nu
 
 
 def _disagreements(name: str, rollups: Numbers, raw: Numbers) -> list[str]:
-    bad = [f"{name}: keys differ ({len(rollups)} vs {len(raw)})"] if set(rollups) != set(raw) else []
+    bad = (
+        [f"{name}: keys differ ({len(rollups)} vs {len(raw)})"] if set(rollups) != set(raw) else []
+    )
     for k in set(rollups) & set(raw):
         (n1, e1, p1), (n2, e2, p2) = rollups[k], raw[k]
         if (n1, e1) != (n2, e2):
@@ -145,8 +196,14 @@ def _disagreements(name: str, rollups: Numbers, raw: Numbers) -> list[str]:
     return bad
 
 
-def compare(engine: Engine, org: uuid.UUID, now: datetime, views: dict[str, RawView],
-            raw_runs: int, rollup_runs: int) -> tuple[dict[str, dict[str, float]], list[str]]:  # fmt: skip
+def compare(
+    engine: Engine,
+    org: uuid.UUID,
+    now: datetime,
+    views: dict[str, RawView],
+    raw_runs: int,
+    rollup_runs: int,
+) -> tuple[dict[str, dict[str, float]], list[str]]:
     """Times both sides of every view; returns ratios and disagreements."""
     from bench.api import pct
 
@@ -157,6 +214,9 @@ def compare(engine: Engine, org: uuid.UUID, now: datetime, views: dict[str, RawV
         fast, a = _timed(engine, scope, view.rollups, end, rollup_runs)
         slow, b = _timed(engine, scope, view.raw, end, raw_runs)
         problems += _disagreements(name, a, b)
-        ratios[name] = {"rollups_p95_ms": round(pct(fast, 0.95), 2), "raw_p50_ms": round(pct(slow, 0.5), 1),
-                        "ratio": round(pct(slow, 0.5) / pct(fast, 0.95), 1)}  # fmt: skip
+        ratios[name] = {
+            "rollups_p95_ms": round(pct(fast, 0.95), 2),
+            "raw_p50_ms": round(pct(slow, 0.5), 1),
+            "ratio": round(pct(slow, 0.5) / pct(fast, 0.95), 1),
+        }
     return ratios, problems

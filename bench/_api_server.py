@@ -14,11 +14,11 @@ import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from query_api.app import create_app  # noqa: E402
-from query_api.settings import ApiSettings  # noqa: E402
-from storage.database import Database  # noqa: E402
-from storage.settings import parse_database_url  # noqa: E402
-from tests.conftest import TEST_APP_PASSWORD  # noqa: E402
+from query_api.app import create_app
+from query_api.settings import ApiSettings
+from storage.database import Database
+from storage.settings import parse_database_url
+from tests.conftest import TEST_APP_PASSWORD
 
 
 def main() -> None:

@@ -30,14 +30,14 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -59,15 +59,18 @@ def pct(values: Sequence[float], q: float) -> float:
     return ordered[max(math.ceil(q * len(ordered)) - 1, 0)]
 
 
-def add_task_runs(conn: psycopg.Connection[Any], orgs: list[synth.Org], since: datetime, until: datetime) -> int:
+def add_task_runs(
+    conn: psycopg.Connection[Any], orgs: list[synth.Org], since: datetime, until: datetime
+) -> int:
     """One task run per 100 spans of each org, spread over the period; 200 titled tasks."""
     total = 0
     for org in orgs:
         n = max(org.spans // 100, 10)
         conn.execute(
             "INSERT INTO tasks (org_id, task_id, title) SELECT %s, 'task-' || g, "
-            "'Summarise report ' || g FROM generate_series(0, 199) g", [org.org_id],
-        )  # fmt: skip
+            "'Summarise report ' || g FROM generate_series(0, 199) g",
+            [org.org_id],
+        )
         conn.execute(
             "INSERT INTO task_runs (org_id, task_run_id, task_id, agent_id, status, started_at,"
             " ended_at, duration_ms, cost_usd) SELECT %(o)s, 'run-' || g, 'task-' || (g %% 200),"
@@ -86,24 +89,43 @@ def views(now: datetime, org: str) -> dict[str, tuple[str, dict[str, Any]]]:
     month = {"start": (now - 30 * DAY).isoformat(), "end": now.isoformat()}
     return {
         "org_overview": ("/v1/overview", {}),
-        "query_30d_hourly": ("/v1/query", {"family": "org_red", "measure": ["sum(spans)",
-                             "sum(errors)", "p95(duration_ms)"], "step": "1h", **month}),
-        "task_run_search": ("/v1/task-runs", {"status": ["failed", "succeeded"], "sort": "duration",
-                            "q": "report 1", "limit": 50, **month}),
+        "query_30d_hourly": (
+            "/v1/query",
+            {
+                "family": "org_red",
+                "measure": ["sum(spans)", "sum(errors)", "p95(duration_ms)"],
+                "step": "1h",
+                **month,
+            },
+        ),
+        "task_run_search": (
+            "/v1/task-runs",
+            {
+                "status": ["failed", "succeeded"],
+                "sort": "duration",
+                "q": "report 1",
+                "limit": 50,
+                **month,
+            },
+        ),
         "agent_list": ("/v1/agents", {}),
         "staff_global_overview": ("/v1/staff/overview", month),
         "staff_org_explorer": ("/v1/staff/org-explorer", {"sort": "health"}),
-    }  # fmt: skip
+    }
 
 
-def hammer(base: str, key: str, path: str, params: dict[str, Any], clients: int, requests: int) -> dict[str, float]:
+def hammer(
+    base: str, key: str, path: str, params: dict[str, Any], clients: int, requests: int
+) -> dict[str, float]:
     """``requests`` GETs split over ``clients`` threads: p50 / p95 ms and requests/s."""
     times: list[float] = []
     lock = threading.Lock()
     errors: list[str] = []
 
     def client(n: int) -> None:
-        with httpx.Client(base_url=base, timeout=120, headers={"Authorization": f"Bearer {key}"}) as c:
+        with httpx.Client(
+            base_url=base, timeout=120, headers={"Authorization": f"Bearer {key}"}
+        ) as c:
             for _ in range(n):
                 t0 = time.perf_counter()
                 r = c.get(path, params=params)
@@ -122,14 +144,19 @@ def hammer(base: str, key: str, path: str, params: dict[str, Any], clients: int,
     wall = time.perf_counter() - started
     if errors:
         raise SystemExit(f"FAILED: {errors[0]}")
-    return {"p50_ms": round(pct(times, 0.5), 2), "p95_ms": round(pct(times, 0.95), 2),
-            "rps": round(len(times) / wall, 1)}  # fmt: skip
+    return {
+        "p50_ms": round(pct(times, 0.5), 2),
+        "p95_ms": round(pct(times, 0.95), 2),
+        "rps": round(len(times) / wall, 1),
+    }
 
 
 def start_api(url: str) -> tuple[subprocess.Popen[bytes], str]:
     """The API in its own process; waits until it answers."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "_api_server.py"), url, str(port)])
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "_api_server.py"), url, str(port)]
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -148,11 +175,15 @@ def run(pg: EmbeddedPostgres, args: argparse.Namespace) -> dict[str, Any]:
     since = (now - timedelta(days=args.days)).replace(minute=0, second=0, microsecond=0)
     url = pg.ensure_database("bench_api")
     world = synth.new_world(url, args.orgs, args.spans, since, now - timedelta(minutes=1), 2000)
-    print(f"load: {args.spans:,} spans over {args.days} days across {args.orgs} orgs "
-          f"(largest {world.orgs[0].spans:,})", flush=True)  # fmt: skip
+    print(
+        f"load: {args.spans:,} spans over {args.days} days across {args.orgs} orgs "
+        f"(largest {world.orgs[0].spans:,})",
+        flush=True,
+    )
     t0 = time.monotonic()
-    stored, _, _ = asyncio.run(synth.load(world.db.app_conninfo(), world, 4, args.seed,
-                                          progress_every_s=60.0))  # fmt: skip
+    stored, _, _ = asyncio.run(
+        synth.load(world.db.app_conninfo(), world, 4, args.seed, progress_every_s=60.0)
+    )
     if stored != args.spans:
         raise SystemExit(f"FAILED: {stored} spans stored of {args.spans}")
     conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
@@ -172,25 +203,45 @@ def run(pg: EmbeddedPostgres, args: argparse.Namespace) -> dict[str, Any]:
         for name, (path, params) in views(datetime.now(UTC), str(largest)).items():
             key = staff if path.startswith("/v1/staff") else member
             hammer(base, key, path, params, 1, 3)  # warm
-            http[name] = {"c1": hammer(base, key, path, params, 1, args.requests),
-                          "c8": hammer(base, key, path, params, 8, args.requests * 4)}  # fmt: skip
-            print(f"  {name:24s} 1 client p50/p95 {http[name]['c1']['p50_ms']:8.1f} / "
-                  f"{http[name]['c1']['p95_ms']:8.1f} ms {http[name]['c1']['rps']:7.1f}/s | 8 clients "
-                  f"{http[name]['c8']['p50_ms']:8.1f} / {http[name]['c8']['p95_ms']:8.1f} ms "
-                  f"{http[name]['c8']['rps']:7.1f}/s", flush=True)  # fmt: skip
+            http[name] = {
+                "c1": hammer(base, key, path, params, 1, args.requests),
+                "c8": hammer(base, key, path, params, 8, args.requests * 4),
+            }
+            print(
+                f"  {name:24s} 1 client p50/p95 {http[name]['c1']['p50_ms']:8.1f} / "
+                f"{http[name]['c1']['p95_ms']:8.1f} ms {http[name]['c1']['rps']:7.1f}/s | 8 clients "
+                f"{http[name]['c8']['p50_ms']:8.1f} / {http[name]['c8']['p95_ms']:8.1f} ms "
+                f"{http[name]['c8']['rps']:7.1f}/s",
+                flush=True,
+            )
     finally:
         proc.terminate()
         proc.wait(timeout=30)
     engine: Engine = world.db.app_engine()
-    ratios, problems = compare(engine, largest, datetime.now(UTC), RAW_VIEWS, args.raw_runs, args.rollup_runs)
+    ratios, problems = compare(
+        engine, largest, datetime.now(UTC), RAW_VIEWS, args.raw_runs, args.rollup_runs
+    )
     for name, r in ratios.items():
-        print(f"  {name:24s} rollups p95 {r['rollups_p95_ms']:8.2f} ms, raw p50 "
-              f"{r['raw_p50_ms']:10.1f} ms: {r['ratio']:,.0f}x", flush=True)  # fmt: skip
-    return {"spans": args.spans, "orgs": args.orgs, "days": args.days, "task_runs": runs,
-            "largest_org_spans": world.orgs[0].spans, "load_s": round(load_s), "http": http,
-            "rollups_vs_raw": ratios, "problems": problems,
-            "targets": {"p95_under_100ms_at_8": all(v["c8"]["p95_ms"] < TARGET_P95_MS for v in http.values()),
-                        "ratio_at_least_50": all(r["ratio"] >= TARGET_RATIO for r in ratios.values())}}  # fmt: skip
+        print(
+            f"  {name:24s} rollups p95 {r['rollups_p95_ms']:8.2f} ms, raw p50 "
+            f"{r['raw_p50_ms']:10.1f} ms: {r['ratio']:,.0f}x",
+            flush=True,
+        )
+    return {
+        "spans": args.spans,
+        "orgs": args.orgs,
+        "days": args.days,
+        "task_runs": runs,
+        "largest_org_spans": world.orgs[0].spans,
+        "load_s": round(load_s),
+        "http": http,
+        "rollups_vs_raw": ratios,
+        "problems": problems,
+        "targets": {
+            "p95_under_100ms_at_8": all(v["c8"]["p95_ms"] < TARGET_P95_MS for v in http.values()),
+            "ratio_at_least_50": all(r["ratio"] >= TARGET_RATIO for r in ratios.values()),
+        },
+    }
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -198,7 +249,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--spans", type=int, default=10_000_000)
     p.add_argument("--orgs", type=int, default=50)
     p.add_argument("--days", type=int, default=30)
-    p.add_argument("--requests", type=int, default=40, help="requests per view at 1 client (x4 at 8)")
+    p.add_argument(
+        "--requests", type=int, default=40, help="requests per view at 1 client (x4 at 8)"
+    )
     p.add_argument("--raw-runs", type=int, default=3)
     p.add_argument("--rollup-runs", type=int, default=20)
     p.add_argument("--seed", type=int, default=1)

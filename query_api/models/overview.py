@@ -47,8 +47,9 @@ class OverviewOut(ViewModel):
 
     model_config = ConfigDict(
         from_attributes=True,
-        json_schema_extra={"examples": [{"agents": {"online": 5, "degraded": 1, "offline": 2},
-                                         "alerts_firing": 0}]},  # fmt: skip
+        json_schema_extra={
+            "examples": [{"agents": {"online": 5, "degraded": 1, "offline": 2}, "alerts_firing": 0}]
+        },
     )
 
     range: PeriodOut

@@ -30,26 +30,34 @@ class QueryIn(BaseModel):
 
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{
-                "family": "span_red",
-                "measures": [{"field": "duration_ms", "aggregation": "p95"},
-                             {"field": "spans", "aggregation": "rate"}],
-                "group_by": ["agent_id"],
-                "filters": [{"dim": "subsystem", "op": "in", "values": ["MOSAIC", "UCE"]}],
-                "start": "2026-11-01T00:00:00Z", "end": "2026-12-01T00:00:00Z",
-                "step": "1h",
-            }]
+            "examples": [
+                {
+                    "family": "span_red",
+                    "measures": [
+                        {"field": "duration_ms", "aggregation": "p95"},
+                        {"field": "spans", "aggregation": "rate"},
+                    ],
+                    "group_by": ["agent_id"],
+                    "filters": [{"dim": "subsystem", "op": "in", "values": ["MOSAIC", "UCE"]}],
+                    "start": "2026-11-01T00:00:00Z",
+                    "end": "2026-12-01T00:00:00Z",
+                    "step": "1h",
+                }
+            ]
         }
-    )  # fmt: skip
+    )
 
     family: str = Field(examples=["span_red"])
     measures: list[MeasureIn] = Field(min_length=1, max_length=20)
     group_by: list[str] = Field(default=[], max_length=5)
     filters: list[FilterIn] = Field(default=[], max_length=20)
-    start: str | None = Field(default=None, description="RFC 3339 or epoch ms (default end - 24 h).")
+    start: str | None = Field(
+        default=None, description="RFC 3339 or epoch ms (default end - 24 h)."
+    )
     end: str | None = Field(default=None, description="RFC 3339 or epoch ms (default now).")
     step: str | None = Field(
-        default=None, description="A series step (`1m`, `5m`, `1h`, `1d`, or seconds); omit for a breakdown."
+        default=None,
+        description="A series step (`1m`, `5m`, `1h`, `1d`, or seconds); omit for a breakdown.",
     )
 
 

@@ -9,7 +9,17 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from query_api.deps import STAFF_ORG_PREFIX
-from query_api.routes import agents, costs, events, me, overview, query, staff, subsystems, task_runs
+from query_api.routes import (
+    agents,
+    costs,
+    events,
+    me,
+    overview,
+    query,
+    staff,
+    subsystems,
+    task_runs,
+)
 
 TENANT_PREFIX = "/v1"
 

@@ -19,9 +19,11 @@ _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 StepQuery = Annotated[
     str | None,
-    Query(description="Series step: `1m`, `5m`, `1h`, `1d` or seconds (default: ~100-200 points).",
-          examples=["1h"]),
-]  # fmt: skip
+    Query(
+        description="Series step: `1m`, `5m`, `1h`, `1d` or seconds (default: ~100-200 points).",
+        examples=["1h"],
+    ),
+]
 CursorQuery = Annotated[
     str | None, Query(description="`next_cursor` of the previous page (opaque).")
 ]
@@ -78,6 +80,10 @@ def cursor_values(token: str | None, kinds: dict[str, type]) -> dict[str, Any] |
         return None
     values = decode_cursor(token)
     if set(values) != set(kinds) or not all(isinstance(values[k], t) for k, t in kinds.items()):
-        raise ApiError(400, "invalid-cursor", "Invalid cursor",
-                       "cursor: issued for another list or another sort; start again without it")  # fmt: skip
+        raise ApiError(
+            400,
+            "invalid-cursor",
+            "Invalid cursor",
+            "cursor: issued for another list or another sort; start again without it",
+        )
     return values

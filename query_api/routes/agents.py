@@ -24,12 +24,18 @@ from query_api.tabular import CSV_RESPONSE, tabular
 from storage import agent_detail, list_agents, list_fleets
 
 router = APIRouter(tags=["agents"])
-_ERRORS: dict[int | str, dict[str, Any]] = {k: ERROR_RESPONSES[k] for k in (400, 401, 403, 404, 422)}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    k: ERROR_RESPONSES[k] for k in (400, 401, 403, 404, 422)
+}
 Status = Literal["online", "degraded", "offline"]
 
 
-@router.get("/agents", response_model=Page[AgentRowOut], responses={**_ERRORS, **CSV_RESPONSE},
-            summary="Agents")  # fmt: skip
+@router.get(
+    "/agents",
+    response_model=Page[AgentRowOut],
+    responses={**_ERRORS, **CSV_RESPONSE},
+    summary="Agents",
+)
 def agents(
     request: Request,
     conn: ViewConn,
@@ -47,24 +53,37 @@ def agents(
     after = cursor_values(cursor, {"agent_id": str})
     at = now()
     page = list_agents(
-        conn, start=rng.start, end=rng.end, now=at, available=availability(conn, at),
-        liveness=live, fleet_id=fleet_id, subsystem=subsystem, status=status,
-        after=after["agent_id"] if after else None, limit=limit,
-    )  # fmt: skip
+        conn,
+        start=rng.start,
+        end=rng.end,
+        now=at,
+        available=availability(conn, at),
+        liveness=live,
+        fleet_id=fleet_id,
+        subsystem=subsystem,
+        status=status,
+        after=after["agent_id"] if after else None,
+        limit=limit,
+    )
     rows = [
-        AgentRowOut.model_validate({
-            **{k: getattr(a, k) for k in AgentRowOut.model_fields if hasattr(a, k)},
-            "requests": a.red.requests, "errors": a.red.errors,
-            "error_rate": a.red.error_rate, "p95_ms": a.red.p95_ms,
-        })
+        AgentRowOut.model_validate(
+            {
+                **{k: getattr(a, k) for k in AgentRowOut.model_fields if hasattr(a, k)},
+                "requests": a.red.requests,
+                "errors": a.red.errors,
+                "error_rate": a.red.error_rate,
+                "p95_ms": a.red.p95_ms,
+            }
+        )
         for a in page.agents
-    ]  # fmt: skip
+    ]
     token = encode_cursor({"agent_id": page.next_after}) if page.next_after else None
     return tabular(request, rows, AgentRowOut, next_cursor=token)
 
 
-@router.get("/agents/{agent_id}", response_model=AgentDetailOut, responses=_ERRORS,
-            summary="One agent")  # fmt: skip
+@router.get(
+    "/agents/{agent_id}", response_model=AgentDetailOut, responses=_ERRORS, summary="One agent"
+)
 def agent(
     conn: ViewConn,
     rng: TimeRangeParam,
@@ -76,9 +95,15 @@ def agent(
     at = now()
     avail = availability(conn, at)
     got = agent_detail(
-        conn, agent_id, start=rng.start, end=rng.end, step=parse_step(step, rng.start, rng.end, avail),
-        now=at, available=avail, liveness=live,
-    )  # fmt: skip
+        conn,
+        agent_id,
+        start=rng.start,
+        end=rng.end,
+        step=parse_step(step, rng.start, rng.end, avail),
+        now=at,
+        available=avail,
+        liveness=live,
+    )
     if got is None:
         raise ApiError(404, "not-found", "Not found", f"no agent {agent_id!r} in this org")
     return AgentDetailOut(

@@ -29,7 +29,9 @@ from query_api.tabular import CSV_RESPONSE, tabular
 from storage import EventFilter, Scope, scoped_transaction, search_events, tail_events
 
 router = APIRouter(tags=["events"])
-_ERRORS: dict[int | str, dict[str, Any]] = {k: ERROR_RESPONSES[k] for k in (400, 401, 403, 404, 422)}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    k: ERROR_RESPONSES[k] for k in (400, 401, 403, 404, 422)
+}
 Severity = Literal["debug", "info", "warn", "error", "fatal"]
 POLL_S = 1.0
 KEEPALIVE_S = 15.0
@@ -46,9 +48,14 @@ def _filters(
     q: Annotated[str | None, Query(max_length=200, description="Text in the message.")] = None,
 ) -> EventFilter:
     return EventFilter(
-        severity or (), subsystem or (), event_type or (), agent_id, task_run_id,
-        bytes.fromhex(trace_id) if trace_id else None, q,
-    )  # fmt: skip
+        severity or (),
+        subsystem or (),
+        event_type or (),
+        agent_id,
+        task_run_id,
+        bytes.fromhex(trace_id) if trace_id else None,
+        q,
+    )
 
 
 def _mark(values: dict[str, Any]) -> tuple[datetime, bytes]:
@@ -58,8 +65,12 @@ def _mark(values: dict[str, Any]) -> tuple[datetime, bytes]:
         raise validation_error("cursor", "not a cursor of this list") from None
 
 
-@router.get("/events", response_model=Page[EventOut], responses={**_ERRORS, **CSV_RESPONSE},
-            summary="Search events")  # fmt: skip
+@router.get(
+    "/events",
+    response_model=Page[EventOut],
+    responses={**_ERRORS, **CSV_RESPONSE},
+    summary="Search events",
+)
 def events(
     request: Request,
     conn: ViewConn,
@@ -78,8 +89,9 @@ def events(
     run, trace and text (keyset paging). At most 31 days, 7 with a text search."""
     f = _filters(severity, subsystem, event_type, agent_id, task_run_id, trace_id, q)
     values = cursor_values(cursor, {"t": datetime, "id": str})
-    page = search_events(conn, f, start=rng.start, end=rng.end,
-                         before=_mark(values) if values else None, limit=limit)  # fmt: skip
+    page = search_events(
+        conn, f, start=rng.start, end=rng.end, before=_mark(values) if values else None, limit=limit
+    )
     rows = [EventOut.model_validate(e) for e in page.events]
     token = None
     if page.next_before is not None:
@@ -87,9 +99,17 @@ def events(
     return tabular(request, rows, EventOut, next_cursor=token)
 
 
-@router.get("/events/stream", summary="Live tail (Server-Sent Events)",
-            responses={**_ERRORS, 200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
-                                        "description": "One SSE message per event (data: an Event)."}})  # fmt: skip
+@router.get(
+    "/events/stream",
+    summary="Live tail (Server-Sent Events)",
+    responses={
+        **_ERRORS,
+        200: {
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "description": "One SSE message per event (data: an Event).",
+        },
+    },
+)
 async def stream(
     request: Request,
     engine: AppEngine,
@@ -121,14 +141,25 @@ async def stream(
     )
 
 
-def _poll(engine: Engine, scope: Scope, f: EventFilter, since: datetime,
-          after: tuple[datetime, bytes] | None) -> Any:  # fmt: skip
+def _poll(
+    engine: Engine,
+    scope: Scope,
+    f: EventFilter,
+    since: datetime,
+    after: tuple[datetime, bytes] | None,
+) -> Any:
     with scoped_transaction(engine, scope) as conn:
         return tail_events(conn, f, since=since, after=after)
 
 
-async def _tail(request: Request, engine: Engine, scope: Scope, f: EventFilter, since: datetime,
-                after: tuple[datetime, bytes] | None) -> AsyncIterator[bytes]:  # fmt: skip
+async def _tail(
+    request: Request,
+    engine: Engine,
+    scope: Scope,
+    f: EventFilter,
+    since: datetime,
+    after: tuple[datetime, bytes] | None,
+) -> AsyncIterator[bytes]:
     yield b": tail\n\n"
     idle = 0.0
     while not await request.is_disconnected():

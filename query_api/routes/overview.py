@@ -15,7 +15,9 @@ from query_api.routes._views import LivenessDep, availability, now
 from storage import org_overview, org_settings
 
 router = APIRouter(tags=["overview"])
-_ERRORS: dict[int | str, dict[str, Any]] = {k: ERROR_RESPONSES[k] for k in (400, 401, 403, 404, 422)}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    k: ERROR_RESPONSES[k] for k in (400, 401, 403, 404, 422)
+}
 
 
 @router.get("/overview", response_model=OverviewOut, responses=_ERRORS, summary="Org overview")
@@ -26,26 +28,34 @@ def overview(conn: ViewConn, rng: TimeRangeParam, live: LivenessDep) -> Overview
 
     Read from the rollups, exact to the minute (``coverage`` says what was read)."""
     at = now()
-    got = org_overview(conn, start=rng.start, end=rng.end, now=at,
-                       available=availability(conn, at), liveness=live)  # fmt: skip
-    out = OverviewOut.model_validate(
+    got = org_overview(
+        conn, start=rng.start, end=rng.end, now=at, available=availability(conn, at), liveness=live
+    )
+    return OverviewOut.model_validate(
         {
-            "range": _period(got.range), "today": _period(got.today),
-            "month_to_date": _period(got.month_to_date), "agents": got.agents,
+            "range": _period(got.range),
+            "today": _period(got.today),
+            "month_to_date": _period(got.month_to_date),
+            "agents": got.agents,
             "alerts_firing": got.alerts_firing,
         }
-    )  # fmt: skip
-    return out
+    )
 
 
 def _period(p: Any) -> dict[str, Any]:
     red = p.red
     success = None if red.error_rate is None else 1 - red.error_rate
     return {
-        "start": p.start, "end": p.end, "red": red, "success_rate": success,
-        "throughput_per_min": p.throughput_per_min, "task_runs": p.task_runs, "cost": p.cost,
-        "top_models": p.top_models, "coverage": p.coverage,
-    }  # fmt: skip
+        "start": p.start,
+        "end": p.end,
+        "red": red,
+        "success_rate": success,
+        "throughput_per_min": p.throughput_per_min,
+        "task_runs": p.task_runs,
+        "cost": p.cost,
+        "top_models": p.top_models,
+        "coverage": p.coverage,
+    }
 
 
 @router.get("/settings", response_model=OrgSettingsOut, responses=_ERRORS, summary="Org settings")

@@ -26,8 +26,12 @@ _ERRORS: dict[int | str, dict[str, Any]] = {k: ERROR_RESPONSES[k] for k in (400,
 OrgSort = Literal[ORG_SORTS]  # type: ignore[valid-type]
 
 
-@router.get("/staff/overview", response_model=GlobalOverviewOut, responses=_ERRORS,
-            summary="Global overview")  # fmt: skip
+@router.get(
+    "/staff/overview",
+    response_model=GlobalOverviewOut,
+    responses=_ERRORS,
+    summary="Global overview",
+)
 def overview(conn: StaffReadConn, rng: TimeRangeParam, live: LivenessDep) -> GlobalOverviewOut:
     """Orgs, agents by status, requests, error rate, latency and cost across all orgs,
     from the platform rollups."""
@@ -36,8 +40,12 @@ def overview(conn: StaffReadConn, rng: TimeRangeParam, live: LivenessDep) -> Glo
     )
 
 
-@router.get("/staff/org-explorer", response_model=Page[OrgExplorerRowOut],
-            responses={**_ERRORS, **CSV_RESPONSE}, summary="Org explorer")  # fmt: skip
+@router.get(
+    "/staff/org-explorer",
+    response_model=Page[OrgExplorerRowOut],
+    responses={**_ERRORS, **CSV_RESPONSE},
+    summary="Org explorer",
+)
 def orgs(
     request: Request,
     conn: StaffReadConn,
@@ -53,20 +61,42 @@ def orgs(
     agents online; see the ``health_*`` parts)."""
     rows = [
         OrgExplorerRowOut(
-            org_id=o.org_id, name=o.name, plan=o.plan, requests=o.red.requests,
-            errors=o.red.errors, error_rate=o.red.error_rate, p95_ms=o.red.p95_ms,
-            cost_mtd_usd=o.cost_mtd_usd, agents=o.agents, agents_offline=o.agents_offline,
-            health_score=o.health.score, health_errors=o.health.errors,
-            health_latency=o.health.latency, health_agents=o.health.agents,
+            org_id=o.org_id,
+            name=o.name,
+            plan=o.plan,
+            requests=o.red.requests,
+            errors=o.red.errors,
+            error_rate=o.red.error_rate,
+            p95_ms=o.red.p95_ms,
+            cost_mtd_usd=o.cost_mtd_usd,
+            agents=o.agents,
+            agents_offline=o.agents_offline,
+            health_score=o.health.score,
+            health_errors=o.health.errors,
+            health_latency=o.health.latency,
+            health_agents=o.health.agents,
         )
-        for o in org_explorer(conn, start=rng.start, end=rng.end, now=now(), liveness=live,
-                              plan=plan, name_contains=q, sort=sort, descending=order == "desc")
-    ]  # fmt: skip
+        for o in org_explorer(
+            conn,
+            start=rng.start,
+            end=rng.end,
+            now=now(),
+            liveness=live,
+            plan=plan,
+            name_contains=q,
+            sort=sort,
+            descending=order == "desc",
+        )
+    ]
     return tabular(request, rows, OrgExplorerRowOut)
 
 
-@router.get("/staff/fleet-explorer", response_model=Page[FailingAgentOut],
-            responses={**_ERRORS, **CSV_RESPONSE}, summary="Fleet explorer")  # fmt: skip
+@router.get(
+    "/staff/fleet-explorer",
+    response_model=Page[FailingAgentOut],
+    responses={**_ERRORS, **CSV_RESPONSE},
+    summary="Fleet explorer",
+)
 def failing(
     request: Request,
     conn: StaffReadConn,
@@ -76,13 +106,19 @@ def failing(
     """The top failing agents across orgs over the range (at most 31 days): ranked by
     the lower bound of the 95 % Wilson interval of their error rate, which weights the
     rate by volume."""
-    rows = [FailingAgentOut.model_validate(a)
-            for a in fleet_explorer(conn, start=rng.start, end=rng.end, limit=limit)]  # fmt: skip
+    rows = [
+        FailingAgentOut.model_validate(a)
+        for a in fleet_explorer(conn, start=rng.start, end=rng.end, limit=limit)
+    ]
     return tabular(request, rows, FailingAgentOut)
 
 
-@router.get("/staff/platform-health", response_model=PlatformHealthOut, responses=_ERRORS,
-            summary="Platform health")  # fmt: skip
+@router.get(
+    "/staff/platform-health",
+    response_model=PlatformHealthOut,
+    responses=_ERRORS,
+    summary="Platform health",
+)
 def health(
     conn: StaffReadConn,
     window: Annotated[int, Query(ge=1, le=31 * 24, description="Hours back from now.")] = 1,

@@ -14,7 +14,9 @@ from query_api.routes._views import LivenessDep, StepQuery, availability, now, p
 from storage import damn_view, mosaic_view, uce_view
 
 router = APIRouter(tags=["subsystems"])
-_ERRORS: dict[int | str, dict[str, Any]] = {k: ERROR_RESPONSES[k] for k in (400, 401, 403, 404, 422)}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    k: ERROR_RESPONSES[k] for k in (400, 401, 403, 404, 422)
+}
 
 
 def _plan(view: Any) -> dict[str, Any]:
@@ -31,8 +33,13 @@ def mosaic(conn: ViewConn, rng: TimeRangeParam, step: StepQuery = None) -> Mosai
     span volume; handoffs with counts) and the orchestration timeline."""
     at = now()
     avail = availability(conn, at)
-    got = mosaic_view(conn, start=rng.start, end=rng.end, step=parse_step(step, rng.start, rng.end, avail),
-                      available=avail)  # fmt: skip
+    got = mosaic_view(
+        conn,
+        start=rng.start,
+        end=rng.end,
+        step=parse_step(step, rng.start, rng.end, avail),
+        available=avail,
+    )
     return MosaicOut.model_validate(_fields(got, ("routes", "nodes", "edges", "timeline")))
 
 
@@ -42,8 +49,15 @@ def damn(conn: ViewConn, rng: TimeRangeParam, live: LivenessDep, step: StepQuery
     version distribution and the queue depth series."""
     at = now()
     avail = availability(conn, at)
-    got = damn_view(conn, start=rng.start, end=rng.end, step=parse_step(step, rng.start, rng.end, avail),
-                    now=at, available=avail, liveness=live)  # fmt: skip
+    got = damn_view(
+        conn,
+        start=rng.start,
+        end=rng.end,
+        step=parse_step(step, rng.start, rng.end, avail),
+        now=at,
+        available=avail,
+        liveness=live,
+    )
     return DamnOut.model_validate(
         _fields(got, ("grid", "by_status", "uptime", "versions", "queue_depth"))
     )
@@ -60,8 +74,14 @@ def uce(
     and the top contexts by churn (over the last day of the range)."""
     at = now()
     avail = availability(conn, at)
-    got = uce_view(conn, start=rng.start, end=rng.end, step=parse_step(step, rng.start, rng.end, avail),
-                   available=avail, top=top)  # fmt: skip
+    got = uce_view(
+        conn,
+        start=rng.start,
+        end=rng.end,
+        step=parse_step(step, rng.start, rng.end, avail),
+        available=avail,
+        top=top,
+    )
     return UceOut.model_validate(
         _fields(got, ("operations", "overall", "ops_per_minute", "top_contexts"))
     )

@@ -18,13 +18,19 @@ from query_api.tabular import CSV_RESPONSE, tabular
 from storage import search_task_runs, task_run_detail
 
 router = APIRouter(tags=["task runs"])
-_ERRORS: dict[int | str, dict[str, Any]] = {k: ERROR_RESPONSES[k] for k in (400, 401, 403, 404, 422)}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    k: ERROR_RESPONSES[k] for k in (400, 401, 403, 404, 422)
+}
 RunStatus = Literal["queued", "running", "succeeded", "failed", "canceled"]
 _SORT_TYPES: dict[str, type] = {"time": datetime, "duration": float, "cost": Decimal}
 
 
-@router.get("/task-runs", response_model=Page[TaskRunOut], responses={**_ERRORS, **CSV_RESPONSE},
-            summary="Search task runs")  # fmt: skip
+@router.get(
+    "/task-runs",
+    response_model=Page[TaskRunOut],
+    responses={**_ERRORS, **CSV_RESPONSE},
+    summary="Search task runs",
+)
 def task_runs(
     request: Request,
     conn: ViewConn,
@@ -37,7 +43,9 @@ def task_runs(
     max_duration_ms: Annotated[float | None, Query(ge=0)] = None,
     min_cost: Annotated[Decimal | None, Query(ge=0)] = None,
     max_cost: Annotated[Decimal | None, Query(ge=0)] = None,
-    q: Annotated[str | None, Query(max_length=200, description="Text in the task title or run id.")] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, description="Text in the task title or run id.")
+    ] = None,
     sort: Literal["time", "duration", "cost"] = "time",
     order: Literal["desc", "asc"] = "desc",
     cursor: CursorQuery = None,
@@ -49,12 +57,23 @@ def task_runs(
     if mark is not None and (mark["sort"], mark["order"]) != (sort, order):
         raise ApiError(400, "invalid-cursor", "Invalid cursor", "cursor: issued for another sort")
     page = search_task_runs(
-        conn, start=rng.start, end=rng.end, statuses=status or (), agent_id=agent_id,
-        fleet_id=fleet_id, task_id=task_id, min_duration_ms=min_duration_ms,
-        max_duration_ms=max_duration_ms, min_cost=min_cost, max_cost=max_cost, text=q,
-        sort=sort, descending=order == "desc",
-        after=(mark["v"], mark["id"]) if mark else None, limit=limit,
-    )  # fmt: skip
+        conn,
+        start=rng.start,
+        end=rng.end,
+        statuses=status or (),
+        agent_id=agent_id,
+        fleet_id=fleet_id,
+        task_id=task_id,
+        min_duration_ms=min_duration_ms,
+        max_duration_ms=max_duration_ms,
+        min_cost=min_cost,
+        max_cost=max_cost,
+        text=q,
+        sort=sort,
+        descending=order == "desc",
+        after=(mark["v"], mark["id"]) if mark else None,
+        limit=limit,
+    )
     rows = [TaskRunOut.model_validate(r) for r in page.runs]
     token = None
     if page.next_after is not None:
@@ -64,14 +83,22 @@ def task_runs(
     return tabular(request, rows, TaskRunOut, next_cursor=token)
 
 
-@router.get("/task-runs/{task_run_id}", response_model=TaskRunDetailOut, responses=_ERRORS,
-            summary="One task run")  # fmt: skip
+@router.get(
+    "/task-runs/{task_run_id}",
+    response_model=TaskRunDetailOut,
+    responses=_ERRORS,
+    summary="One task run",
+)
 def task_run(conn: ViewConn, task_run_id: Annotated[str, Path(max_length=200)]) -> TaskRunDetailOut:
     """A run with its cost line items (they sum to its cost) and its events."""
     got = task_run_detail(conn, task_run_id, now=now())
     if got is None:
         raise ApiError(404, "not-found", "Not found", f"no task run {task_run_id!r} in this org")
     return TaskRunDetailOut.model_validate(
-        {"run": got.run, "attributes": got.run.attributes, "cost_items": got.cost_items,
-         "events": got.events}  # fmt: skip
+        {
+            "run": got.run,
+            "attributes": got.run.attributes,
+            "cost_items": got.cost_items,
+            "events": got.events,
+        }
     )

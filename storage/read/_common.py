@@ -82,7 +82,9 @@ class Availability:
         return Availability({})
 
 
-def _cut(lo: datetime, hi: datetime, level: Level) -> tuple[list[Segment], list[tuple[datetime, datetime]]]:
+def _cut(
+    lo: datetime, hi: datetime, level: Level
+) -> tuple[list[Segment], list[tuple[datetime, datetime]]]:
     """Whole ``level`` buckets inside ``[lo, hi)`` and the edge pieces left over."""
     width = LEVEL_SECONDS[level]
     a, b = ceil_to(lo, width), floor_to(hi, width)

@@ -17,7 +17,6 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from storage.read._sql import agents as sql
 from storage.read._common import (
     Availability,
     Coverage,
@@ -27,6 +26,7 @@ from storage.read._common import (
     segments,
     series_plan,
 )
+from storage.read._sql import agents as sql
 from storage.read._sql.rollups import Filter, red_aggs, rollup_select, total
 from storage.schema import agents
 
@@ -40,6 +40,9 @@ class Liveness:
 
     multiple: float = 3.0
     default_interval_s: float = 60.0
+
+
+DEFAULT_LIVENESS = Liveness()
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +124,7 @@ def list_agents(
     end: datetime,
     now: datetime,
     available: Availability,
-    liveness: Liveness = Liveness(),
+    liveness: Liveness = DEFAULT_LIVENESS,
     fleet_id: str | None = None,
     subsystem: str | None = None,
     status: str | None = None,
@@ -150,7 +153,9 @@ def list_agents(
     return AgentPage(out, rows[-1].agent_id if more and rows else None, coverage(parts))
 
 
-def _stats(conn: Connection, parts: Sequence[Any], ids: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, float | None]]:
+def _stats(
+    conn: Connection, parts: Sequence[Any], ids: tuple[str, ...]
+) -> tuple[dict[str, Any], dict[str, float | None]]:
     if not ids or not parts:
         return {}, {}
     by_agent = [Filter("agent_id", "in", ids)]
@@ -203,7 +208,7 @@ def agent_detail(
     step: timedelta,
     now: datetime,
     available: Availability,
-    liveness: Liveness = Liveness(),
+    liveness: Liveness = DEFAULT_LIVENESS,
 ) -> AgentDetail | None:
     """One agent (None if the org has no such agent), its stats and RED series."""
     base = sql.agent_rows(now, liveness.multiple, liveness.default_interval_s)
@@ -238,11 +243,15 @@ class Fleet:
     by_version: dict[str, int]
 
 
-def list_fleets(conn: Connection, *, now: datetime, liveness: Liveness = Liveness()) -> tuple[Fleet, ...]:
+def list_fleets(
+    conn: Connection, *, now: datetime, liveness: Liveness = DEFAULT_LIVENESS
+) -> tuple[Fleet, ...]:
     """Every fleet of the org (agents without a fleet under ``""``), by id."""
     names = {r.fleet_id: r for r in conn.execute(sql.fleet_rows())}
     statuses: dict[str, dict[str, int]] = {}
-    for r in conn.execute(sql.fleet_status_counts(now, liveness.multiple, liveness.default_interval_s)):
+    for r in conn.execute(
+        sql.fleet_status_counts(now, liveness.multiple, liveness.default_interval_s)
+    ):
         statuses.setdefault(r.fleet_id, {})[r.status] = int(r.n)
     versions: dict[str, dict[str, int]] = {}
     for r in conn.execute(sql.fleet_versions()):
@@ -264,7 +273,9 @@ def list_fleets(conn: Connection, *, now: datetime, liveness: Liveness = Livenes
     return tuple(out)
 
 
-def agent_status_counts(conn: Connection, *, now: datetime, liveness: Liveness = Liveness()) -> dict[str, int]:
+def agent_status_counts(
+    conn: Connection, *, now: datetime, liveness: Liveness = DEFAULT_LIVENESS
+) -> dict[str, int]:
     """Agents per effective status (``online``, ``degraded``, ``offline``; all present)."""
     counts = {"online": 0, "degraded": 0, "offline": 0}
     for r in conn.execute(sql.status_counts(now, liveness.multiple, liveness.default_interval_s)):

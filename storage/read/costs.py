@@ -76,9 +76,13 @@ def pieces(start: datetime, end: datetime) -> list[tuple[str, datetime, datetime
 
 def _totals(row: Any) -> CostTotals:
     return CostTotals(
-        int(row.calls), Decimal(row.cost_usd), int(row.tokens_in), int(row.tokens_out),
-        int(row.cache_read_tokens), int(row.cache_creation_tokens),
-    )  # fmt: skip
+        int(row.calls),
+        Decimal(row.cost_usd),
+        int(row.tokens_in),
+        int(row.tokens_out),
+        int(row.cache_read_tokens),
+        int(row.cache_creation_tokens),
+    )
 
 
 def cost_report(
@@ -103,12 +107,19 @@ def cost_report(
     dims = list(dict.fromkeys(group_by))
     rows = conn.execute(cost_rows(pieces(start, end), dims, period)).all()
     groups = [
-        CostGroup(r._mapping.get("period"), {d: getattr(r, d) for d in dims}, _totals(r)) for r in rows
+        CostGroup(r._mapping.get("period"), {d: getattr(r, d) for d in dims}, _totals(r))
+        for r in rows
     ]
     if top is not None and dims:
         groups = _fold(groups, dims, top)
-    groups.sort(key=lambda g: (g.period or start, OTHER in g.key.values(), -g.totals.cost_usd,
-                               sorted(g.key.items())))  # fmt: skip
+    groups.sort(
+        key=lambda g: (
+            g.period or start,
+            OTHER in g.key.values(),
+            -g.totals.cost_usd,
+            sorted(g.key.items()),
+        )
+    )
     grand = sum((g.totals for g in groups), CostTotals.zero())
     return CostReport(tuple(groups), grand, start, end)
 

@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
-from storage.read._sql import overview as sql
 from storage.read._common import Availability, Coverage, check_span, coverage, segments
+from storage.read._sql import overview as sql
 from storage.read._sql.rollups import red_aggs, rollup_select
-from storage.read.agents import Liveness, Red, agent_status_counts, red_of
+from storage.read.agents import DEFAULT_LIVENESS, Liveness, Red, agent_status_counts, red_of
 from storage.read.costs import CostGroup, CostTotals, cost_report
 
 MAX_OVERVIEW_RANGE = timedelta(days=400)
@@ -47,7 +47,9 @@ class Overview:
     alerts_firing: int
 
 
-def red_over(conn: Connection, family: str, start: datetime, end: datetime, available: Availability) -> tuple[Red, Coverage]:
+def red_over(
+    conn: Connection, family: str, start: datetime, end: datetime, available: Availability
+) -> tuple[Red, Coverage]:
     """RED of ``family`` (``org_red`` or ``platform_red``) over ``[start, end)``."""
     parts = segments(start, end, available)
     row = conn.execute(rollup_select(family, parts, red_aggs())).first()
@@ -73,7 +75,7 @@ def org_overview(
     end: datetime,
     now: datetime,
     available: Availability,
-    liveness: Liveness = Liveness(),
+    liveness: Liveness = DEFAULT_LIVENESS,
 ) -> Overview:
     """The overview of the current org (see the module docstring)."""
     check_span(start, end, MAX_OVERVIEW_RANGE, "overview")

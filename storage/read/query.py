@@ -103,10 +103,11 @@ def _spec(q: MetricsQuery) -> FamilySpec:
         if d not in spec.dims:
             dims = ", ".join(spec.dims) or "none"
             raise InvalidInputError(f"{q.family} has no dimension {d!r}; its dimensions: {dims}")
-    for f in q.filters:
-        if not f.values or (f.op == "eq" and len(f.values) != 1):
-            raise InvalidInputError(f"filter on {f.dim}: {f.op} needs {'one value' if f.op == 'eq' else 'values'}")
-    pinned = {f.dim for f in q.filters if f.op != "not_in"}
+    for flt in q.filters:
+        if not flt.values or (flt.op == "eq" and len(flt.values) != 1):
+            need = "one value" if flt.op == "eq" else "values"
+            raise InvalidInputError(f"filter on {flt.dim}: {flt.op} needs {need}")
+    pinned = {flt.dim for flt in q.filters if flt.op != "not_in"}
     missing = [d for d in spec.requires if d not in pinned]
     if missing:
         raise InvalidInputError(f"{q.family} needs a filter on {missing[0]} (eq or in)")
@@ -115,8 +116,10 @@ def _spec(q: MetricsQuery) -> FamilySpec:
 
 def _availability(spec: FamilySpec, available: Availability) -> Availability:
     """Levels the family does not have count as holding nothing."""
-    earliest = {lv: (available.earliest.get(lv) if lv in spec.levels else _NEVER)
-                for lv in ("1m", "1h", "1d")}  # fmt: skip
+    earliest = {
+        lv: (available.earliest.get(lv) if lv in spec.levels else _NEVER)
+        for lv in ("1m", "1h", "1d")
+    }
     return Availability(earliest)
 
 
@@ -142,8 +145,15 @@ def run_query(conn: Connection, q: MetricsQuery, *, available: Availability) -> 
         levels, lo, hi = cov.levels, cov.start, cov.end
         seconds = (hi - lo).total_seconds()
     aggs = [agg_for(spec.fields[m.field], m.aggregation, m.name, seconds) for m in q.measures]
-    stmt = rollup_select(q.family, parts, aggs, dims=list(q.group_by), filters=list(q.filters),
-                         step=q.step, limit=MAX_ROWS + 1)  # fmt: skip
+    stmt = rollup_select(
+        q.family,
+        parts,
+        aggs,
+        dims=list(q.group_by),
+        filters=list(q.filters),
+        step=q.step,
+        limit=MAX_ROWS + 1,
+    )
     if q.step is not None:
         stmt = stmt.order_by(None).order_by("ts", *q.group_by)
     elif q.group_by:

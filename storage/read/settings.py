@@ -41,16 +41,19 @@ def org_settings(conn: Connection) -> OrgSettings:
         NotFoundError: the scope sees no org.
     """
     row = conn.execute(
-        select(orgs.c.id, orgs.c.name, orgs.c.plan, orgs.c.retention_overrides,
-               orgs.c.trace_sample_percent)  # fmt: skip
+        select(
+            orgs.c.id,
+            orgs.c.name,
+            orgs.c.plan,
+            orgs.c.retention_overrides,
+            orgs.c.trace_sample_percent,
+        )
     ).first()
     if row is None:
         raise NotFoundError("no org in this scope")
     overrides = dict(row.retention_overrides or {})
     days = retention_days(conn, row.plan, overrides)
-    windows = tuple(
-        RetentionWindow(c, days.get(c), c in overrides) for c in RETENTION_CLASSES
-    )
+    windows = tuple(RetentionWindow(c, days.get(c), c in overrides) for c in RETENTION_CLASSES)
     return OrgSettings(row.id, row.name, row.plan, windows, Decimal(row.trace_sample_percent))
 
 

@@ -27,7 +27,7 @@ from storage.read._common import Availability, Coverage, check_span, coverage, s
 from storage.read._sql import agents as agent_sql
 from storage.read._sql import staff as sql
 from storage.read._sql.rollups import red_aggs, rollup_select
-from storage.read.agents import Liveness, Red, red_of
+from storage.read.agents import DEFAULT_LIVENESS, Liveness, Red, red_of
 from storage.read.costs import CostTotals, cost_report, pieces
 from storage.schema import ROLLUP_TABLES, agents, metadata
 
@@ -47,7 +47,9 @@ class GlobalOverview:
     coverage: Coverage
 
 
-def _agent_counts(conn: Connection, now: datetime, liveness: Liveness) -> tuple[dict[str, int], dict[uuid.UUID, tuple[int, int]]]:
+def _agent_counts(
+    conn: Connection, now: datetime, liveness: Liveness
+) -> tuple[dict[str, int], dict[uuid.UUID, tuple[int, int]]]:
     """Agents per effective status, and per org (agents, offline)."""
     status = agent_sql.effective_status(now, liveness.multiple, liveness.default_interval_s)
     rows = conn.execute(
@@ -64,13 +66,21 @@ def _agent_counts(conn: Connection, now: datetime, liveness: Liveness) -> tuple[
     return totals, per_org
 
 
-def global_overview(conn: Connection, *, start: datetime, end: datetime, now: datetime,
-                    liveness: Liveness = Liveness()) -> GlobalOverview:  # fmt: skip
+def global_overview(
+    conn: Connection,
+    *,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    liveness: Liveness = DEFAULT_LIVENESS,
+) -> GlobalOverview:
     """Orgs, agents, requests, error rate, latency and cost of all orgs together."""
     check_span(start, end, MAX_STAFF_RANGE, "global overview")
     parts = segments(start, end, Availability.unlimited())
     red = red_of(conn.execute(rollup_select("platform_red", parts, red_aggs())).first())
-    org_count = conn.execute(select(func.count()).select_from(sql.org_rows().subquery())).scalar_one()
+    org_count = conn.execute(
+        select(func.count()).select_from(sql.org_rows().subquery())
+    ).scalar_one()
     totals, _ = _agent_counts(conn, now, liveness)
     cost = cost_report(conn, start=start, end=end).totals
     return GlobalOverview(int(org_count), totals, red, cost, coverage(parts))
@@ -110,17 +120,29 @@ def health_score(red: Red, agents_total: int, offline: int) -> HealthScore:
     return HealthScore(round(errors + latency + agent_part), errors, latency, agent_part)
 
 
-ORG_SORTS = ("name", "plan", "requests", "error_rate", "p95_ms", "cost_mtd_usd",
-             "agents_offline", "health")  # fmt: skip
+ORG_SORTS = (
+    "name",
+    "plan",
+    "requests",
+    "error_rate",
+    "p95_ms",
+    "cost_mtd_usd",
+    "agents_offline",
+    "health",
+)
 
 
 def _sort_value(row: OrgRow, key: str) -> Any:
     values: dict[str, Any] = {
-        "name": row.name, "plan": row.plan, "requests": row.red.requests,
-        "error_rate": row.red.error_rate or 0.0, "p95_ms": row.red.p95_ms or 0.0,
-        "cost_mtd_usd": row.cost_mtd_usd, "agents_offline": row.agents_offline,
+        "name": row.name,
+        "plan": row.plan,
+        "requests": row.red.requests,
+        "error_rate": row.red.error_rate or 0.0,
+        "p95_ms": row.red.p95_ms or 0.0,
+        "cost_mtd_usd": row.cost_mtd_usd,
+        "agents_offline": row.agents_offline,
         "health": row.health.score,
-    }  # fmt: skip
+    }
     return values[key]
 
 
@@ -130,7 +152,7 @@ def org_explorer(
     start: datetime,
     end: datetime,
     now: datetime,
-    liveness: Liveness = Liveness(),
+    liveness: Liveness = DEFAULT_LIVENESS,
     plan: str | None = None,
     name_contains: str | None = None,
     sort: str = "name",
@@ -140,7 +162,10 @@ def org_explorer(
     month to date, offline agents and health score, sorted by ``sort``."""
     check_span(start, end, MAX_STAFF_RANGE, "org explorer")
     parts = segments(start, end, Availability.unlimited())
-    reds = {r.org_id: r for r in conn.execute(rollup_select("org_red", parts, red_aggs(), dims=["org_id"]))}
+    reds = {
+        r.org_id: r
+        for r in conn.execute(rollup_select("org_red", parts, red_aggs(), dims=["org_id"]))
+    }
     first = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     costs: dict[uuid.UUID, Decimal] = {}
     for kind, lo, hi in pieces(first, now) if now > first else []:
@@ -155,8 +180,18 @@ def org_explorer(
             continue
         red = red_of(reds.get(o.id))
         n, off = per_org.get(o.id, (0, 0))
-        out.append(OrgRow(o.id, o.name, o.plan, red, costs.get(o.id, Decimal(0)), n, off,
-                          health_score(red, n, off)))  # fmt: skip
+        out.append(
+            OrgRow(
+                o.id,
+                o.name,
+                o.plan,
+                red,
+                costs.get(o.id, Decimal(0)),
+                n,
+                off,
+                health_score(red, n, off),
+            )
+        )
     out.sort(key=lambda r: (_sort_value(r, sort), r.name), reverse=descending)
     return tuple(out)
 
@@ -187,7 +222,9 @@ def wilson_lower(errors: int, n: int, z: float = WILSON_Z) -> float:
     return max((centre - margin) / (1 + z * z / n), 0.0)
 
 
-def fleet_explorer(conn: Connection, *, start: datetime, end: datetime, limit: int = 50) -> tuple[FailingAgent, ...]:
+def fleet_explorer(
+    conn: Connection, *, start: datetime, end: datetime, limit: int = 50
+) -> tuple[FailingAgent, ...]:
     """The agents failing most across orgs over the range (error rate weighted by volume)."""
     check_span(start, end, timedelta(days=31), "fleet explorer")
     parts = segments(start, end, Availability.unlimited())
@@ -196,9 +233,15 @@ def fleet_explorer(conn: Connection, *, start: datetime, end: datetime, limit: i
     ).all()
     names = {o.id: o.name for o in conn.execute(sql.org_rows())}
     ranked = [
-        FailingAgent(r.org_id, names.get(r.org_id, ""), r.agent_id, int(r.span_count),
-                     int(r.error_count), int(r.error_count) / int(r.span_count),
-                     wilson_lower(int(r.error_count), int(r.span_count)))  # fmt: skip
+        FailingAgent(
+            r.org_id,
+            names.get(r.org_id, ""),
+            r.agent_id,
+            int(r.span_count),
+            int(r.error_count),
+            int(r.error_count) / int(r.span_count),
+            wilson_lower(int(r.error_count), int(r.span_count)),
+        )
         for r in rows
         if r.error_count and r.span_count
     ]
@@ -248,11 +291,17 @@ def platform_health(conn: Connection, *, start: datetime, end: datetime) -> Plat
     check_span(start, end, timedelta(days=31), "platform health")
     receivers = tuple(
         ReceiverHealth(
-            r.instance, r.signal, int(r.accepted), int(r.rejected), int(r.refused),
-            int(r.requests), int(r.commits),
-            r.commit_seconds_sum / r.commits if r.commits else None, r.commit_seconds_max,
+            r.instance,
+            r.signal,
+            int(r.accepted),
+            int(r.rejected),
+            int(r.refused),
+            int(r.requests),
+            int(r.commits),
+            r.commit_seconds_sum / r.commits if r.commits else None,
+            r.commit_seconds_max,
             r.last_report,
-        )  # fmt: skip
+        )
         for r in conn.execute(sql.receiver_health(start, end))
     )
     jobs = tuple(

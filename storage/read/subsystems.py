@@ -32,7 +32,7 @@ from storage.read._common import (
 from storage.read._sql import agents as agent_sql
 from storage.read._sql import subsystems as sql
 from storage.read._sql.rollups import Filter, highest, quantile, rollup_select, total
-from storage.read.agents import Liveness
+from storage.read.agents import DEFAULT_LIVENESS, Liveness
 
 MAX_RANGE = timedelta(days=400)
 MAX_CHURN_RANGE = timedelta(days=1)
@@ -90,35 +90,59 @@ class MosaicView:
     plan: SeriesPlan
 
 
-def mosaic_view(conn: Connection, *, start: datetime, end: datetime, step: timedelta,
-                available: Availability) -> MosaicView:  # fmt: skip
+def mosaic_view(
+    conn: Connection, *, start: datetime, end: datetime, step: timedelta, available: Availability
+) -> MosaicView:
     """Routes, the handoff graph and the orchestration timeline over the range."""
     check_span(start, end, MAX_RANGE, "mosaic")
     parts = segments(start, end, available)
     route_aggs = [total("decisions"), total("successes"), total("failures")]
     routes = tuple(
-        Route(r.route, r.outcome, int(r.decisions), int(r.successes), int(r.failures),
-              ratio(r.successes, r.decisions))  # fmt: skip
-        for r in conn.execute(rollup_select("mosaic_routes", parts, route_aggs,
-                                            dims=["route", "outcome"], order_by=["route", "outcome"]))  # fmt: skip
+        Route(
+            r.route,
+            r.outcome,
+            int(r.decisions),
+            int(r.successes),
+            int(r.failures),
+            ratio(r.successes, r.decisions),
+        )
+        for r in conn.execute(
+            rollup_select(
+                "mosaic_routes",
+                parts,
+                route_aggs,
+                dims=["route", "outcome"],
+                order_by=["route", "outcome"],
+            )
+        )
     )
     edges = tuple(
         GraphEdge(r.from_agent, r.to_agent, int(r.handoffs), int(r.failures))
-        for r in conn.execute(rollup_select(
-            "mosaic_handoffs", parts, [total("handoffs"), total("failures")],
-            dims=["from_agent", "to_agent"], order_by=["from_agent", "to_agent"],
-        ))
-    )  # fmt: skip
+        for r in conn.execute(
+            rollup_select(
+                "mosaic_handoffs",
+                parts,
+                [total("handoffs"), total("failures")],
+                dims=["from_agent", "to_agent"],
+                order_by=["from_agent", "to_agent"],
+            )
+        )
+    )
     on_graph = sorted({e.from_agent for e in edges} | {e.to_agent for e in edges})
     volume = {}
     if on_graph:
         volume = {
             r.agent_id: int(r.span_count)
-            for r in conn.execute(rollup_select(
-                "span_red", parts, [total("span_count")], dims=["agent_id"],
-                filters=[Filter("agent_id", "in", tuple(on_graph))],
-            ))
-        }  # fmt: skip
+            for r in conn.execute(
+                rollup_select(
+                    "span_red",
+                    parts,
+                    [total("span_count")],
+                    dims=["agent_id"],
+                    filters=[Filter("agent_id", "in", tuple(on_graph))],
+                )
+            )
+        }
     nodes = tuple(GraphNode(a, volume.get(a, 0)) for a in on_graph)
     plan = series_plan(start, end, step, available)
     return MosaicView(routes, nodes, edges, _timeline(conn, plan), plan)
@@ -127,16 +151,26 @@ def mosaic_view(conn: Connection, *, start: datetime, end: datetime, step: timed
 def _timeline(conn: Connection, plan: SeriesPlan) -> tuple[TimelinePoint, ...]:
     seg = [plan.segment()]
     decisions = {
-        r.ts: r for r in conn.execute(rollup_select(
-            "mosaic_routes", seg, [total("decisions"), total("failures")], step=plan.step))
-    }  # fmt: skip
+        r.ts: r
+        for r in conn.execute(
+            rollup_select(
+                "mosaic_routes", seg, [total("decisions"), total("failures")], step=plan.step
+            )
+        )
+    }
     handoffs = {
         r.ts: int(r.handoffs)
-        for r in conn.execute(rollup_select("mosaic_handoffs", seg, [total("handoffs")], step=plan.step))
+        for r in conn.execute(
+            rollup_select("mosaic_handoffs", seg, [total("handoffs")], step=plan.step)
+        )
     }
     return tuple(
-        TimelinePoint(t, int(decisions[t].decisions) if t in decisions else 0,
-                      int(decisions[t].failures) if t in decisions else 0, handoffs.get(t, 0))  # fmt: skip
+        TimelinePoint(
+            t,
+            int(decisions[t].decisions) if t in decisions else 0,
+            int(decisions[t].failures) if t in decisions else 0,
+            handoffs.get(t, 0),
+        )
         for t in sorted(set(decisions) | set(handoffs))
     )
 
@@ -184,15 +218,30 @@ class DamnView:
     plan: SeriesPlan
 
 
-def damn_view(conn: Connection, *, start: datetime, end: datetime, step: timedelta, now: datetime,
-              available: Availability, liveness: Liveness = Liveness()) -> DamnView:  # fmt: skip
+def damn_view(
+    conn: Connection,
+    *,
+    start: datetime,
+    end: datetime,
+    step: timedelta,
+    now: datetime,
+    available: Availability,
+    liveness: Liveness = DEFAULT_LIVENESS,
+) -> DamnView:
     """Fleet health grid, uptime per agent, version distribution and queue depth."""
     check_span(start, end, MAX_RANGE, "damn")
-    rows = conn.execute(agent_sql.agent_rows(now, liveness.multiple, liveness.default_interval_s)).all()
-    grid = tuple(sorted(
-        (GridCell(r.fleet_id or "", r.agent_id, r.status, r.version, r.last_heartbeat_at) for r in rows),
-        key=lambda c: (c.fleet_id, c.agent_id),
-    ))  # fmt: skip
+    rows = conn.execute(
+        agent_sql.agent_rows(now, liveness.multiple, liveness.default_interval_s)
+    ).all()
+    grid = tuple(
+        sorted(
+            (
+                GridCell(r.fleet_id or "", r.agent_id, r.status, r.version, r.last_heartbeat_at)
+                for r in rows
+            ),
+            key=lambda c: (c.fleet_id, c.agent_id),
+        )
+    )
     by_status = {"online": 0, "degraded": 0, "offline": 0}
     versions: dict[str, int] = {}
     for c in grid:
@@ -204,11 +253,17 @@ def damn_view(conn: Connection, *, start: datetime, end: datetime, step: timedel
 
 def _uptime(conn: Connection, plan: SeriesPlan) -> tuple[UptimePoint, ...]:
     minutes = plan.step.total_seconds() / 60
-    rows = conn.execute(rollup_select(
-        "damn_heartbeats", [plan.segment()], [total("heartbeats"), total("active_minutes")],
-        dims=["agent_id"], filters=[Filter("status", "not_in", ("offline",))], step=plan.step,
-        order_by=["ts", "agent_id"],
-    ))  # fmt: skip
+    rows = conn.execute(
+        rollup_select(
+            "damn_heartbeats",
+            [plan.segment()],
+            [total("heartbeats"), total("active_minutes")],
+            dims=["agent_id"],
+            filters=[Filter("status", "not_in", ("offline",))],
+            step=plan.step,
+            order_by=["ts", "agent_id"],
+        )
+    )
     return tuple(
         UptimePoint(r.ts, r.agent_id, int(r.heartbeats), min(int(r.active_minutes) / minutes, 1.0))
         for r in rows
@@ -216,12 +271,18 @@ def _uptime(conn: Connection, plan: SeriesPlan) -> tuple[UptimePoint, ...]:
 
 
 def _queue(conn: Connection, plan: SeriesPlan) -> tuple[QueuePoint, ...]:
-    rows = conn.execute(rollup_select(
-        "metric_rollup", [plan.segment()], [total("sum", "value_sum"), total("count", "points"),
-                                            highest("max", "value_max")],
-        filters=[Filter("metric", "eq", (QUEUE_DEPTH_METRIC,))], step=plan.step,
-    ))  # fmt: skip
-    return tuple(QueuePoint(r.ts, ratio(r.value_sum, r.points), r.value_max, int(r.points)) for r in rows)
+    rows = conn.execute(
+        rollup_select(
+            "metric_rollup",
+            [plan.segment()],
+            [total("sum", "value_sum"), total("count", "points"), highest("max", "value_max")],
+            filters=[Filter("metric", "eq", (QUEUE_DEPTH_METRIC,))],
+            step=plan.step,
+        )
+    )
+    return tuple(
+        QueuePoint(r.ts, ratio(r.value_sum, r.points), r.value_max, int(r.points)) for r in rows
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,34 +331,59 @@ class UceView:
 
 def _uce_aggs() -> list[Any]:
     return [
-        total("op_count"), total("error_count"), total("cache_hits"), total("cache_lookups"),
-        quantile("context_size_hist", 0.5, "p50"), quantile("context_size_hist", 0.95, "p95"),
-    ]  # fmt: skip
+        total("op_count"),
+        total("error_count"),
+        total("cache_hits"),
+        total("cache_lookups"),
+        quantile("context_size_hist", 0.5, "p50"),
+        quantile("context_size_hist", 0.95, "p95"),
+    ]
 
 
 def _uce_op(name: str, r: Any) -> UceOperation:
-    return UceOperation(name, int(r.op_count), int(r.error_count),
-                        ratio(r.cache_hits, r.cache_lookups), r.p50, r.p95)  # fmt: skip
+    return UceOperation(
+        name,
+        int(r.op_count),
+        int(r.error_count),
+        ratio(r.cache_hits, r.cache_lookups),
+        r.p50,
+        r.p95,
+    )
 
 
-def uce_view(conn: Connection, *, start: datetime, end: datetime, step: timedelta,
-             available: Availability, top: int = 10) -> UceView:  # fmt: skip
+def uce_view(
+    conn: Connection,
+    *,
+    start: datetime,
+    end: datetime,
+    step: timedelta,
+    available: Availability,
+    top: int = 10,
+) -> UceView:
     """Operations per minute, context sizes, cache hit ratio and the top contexts."""
     check_span(start, end, MAX_RANGE, "uce")
     parts = segments(start, end, available)
     ops = tuple(
         _uce_op(r.operation, r)
-        for r in conn.execute(rollup_select("uce_ops", parts, _uce_aggs(), dims=["operation"],
-                                            order_by=["operation"]))  # fmt: skip
+        for r in conn.execute(
+            rollup_select("uce_ops", parts, _uce_aggs(), dims=["operation"], order_by=["operation"])
+        )
     )
     overall = _uce_op("", conn.execute(rollup_select("uce_ops", parts, _uce_aggs())).one())
     plan = series_plan(start, end, step, available)
     minutes = plan.step.total_seconds() / 60
     series = tuple(
         OpsPoint(r.ts, r.operation, int(r.op_count), int(r.op_count) / minutes)
-        for r in conn.execute(rollup_select("uce_ops", [plan.segment()], [total("op_count")],
-                                            dims=["operation"], step=plan.step,
-                                            order_by=["ts", "operation"]))  # fmt: skip
+        for r in conn.execute(
+            rollup_select(
+                "uce_ops",
+                [plan.segment()],
+                [total("op_count")],
+                dims=["operation"],
+                step=plan.step,
+                order_by=["ts", "operation"],
+            )
+        )
     )
     churn_start = max(start, end - MAX_CHURN_RANGE)
     contexts = tuple(

@@ -97,10 +97,19 @@ class TaskRunDetail:
 
 def _run(row: Any) -> TaskRun:
     return TaskRun(
-        row.task_run_id, row.task_id, row.title, row.agent_id, row.fleet_id, row.status,
-        row.started_at, row.ended_at, row.duration_ms, row.trace_id, Decimal(row.cost_usd),
+        row.task_run_id,
+        row.task_id,
+        row.title,
+        row.agent_id,
+        row.fleet_id,
+        row.status,
+        row.started_at,
+        row.ended_at,
+        row.duration_ms,
+        row.trace_id,
+        Decimal(row.cost_usd),
         dict(row.attributes or {}),
-    )  # fmt: skip
+    )
 
 
 def search_task_runs(
@@ -130,11 +139,22 @@ def search_task_runs(
     """
     check_span(start, end, MAX_SEARCH_RANGE, "task runs")
     stmt = sql.search_runs(
-        start=start, end=end, statuses=statuses, agent_id=agent_id, fleet_id=fleet_id,
-        task_id=task_id, min_duration_ms=min_duration_ms, max_duration_ms=max_duration_ms,
-        min_cost=min_cost, max_cost=max_cost, text=text, sort=sort, descending=descending,
-        after=after, limit=limit + 1,
-    )  # fmt: skip
+        start=start,
+        end=end,
+        statuses=statuses,
+        agent_id=agent_id,
+        fleet_id=fleet_id,
+        task_id=task_id,
+        min_duration_ms=min_duration_ms,
+        max_duration_ms=max_duration_ms,
+        min_cost=min_cost,
+        max_cost=max_cost,
+        text=text,
+        sort=sort,
+        descending=descending,
+        after=after,
+        limit=limit + 1,
+    )
     rows = conn.execute(stmt).all()
     more = len(rows) > limit
     rows = rows[:limit]

@@ -19,11 +19,25 @@ from tests.api.conftest import RunningApi
 from tests.api.test_views import END, RANGE, START, Env, _sse
 
 VIEW_PATHS = [
-    "/overview", "/settings", "/agents", "/agents/agent-1", "/fleets", "/task-runs",
-    "/costs", "/mosaic", "/damn", "/uce", "/query/families", "/events",
-]  # fmt: skip
-STAFF_PATHS = ["/v1/staff/overview", "/v1/staff/org-explorer", "/v1/staff/fleet-explorer",
-               "/v1/staff/platform-health"]  # fmt: skip
+    "/overview",
+    "/settings",
+    "/agents",
+    "/agents/agent-1",
+    "/fleets",
+    "/task-runs",
+    "/costs",
+    "/mosaic",
+    "/damn",
+    "/uce",
+    "/query/families",
+    "/events",
+]
+STAFF_PATHS = [
+    "/v1/staff/overview",
+    "/v1/staff/org-explorer",
+    "/v1/staff/fleet-explorer",
+    "/v1/staff/platform-health",
+]
 SECRET_EVENT = "ab" * 16
 
 
@@ -32,17 +46,26 @@ def env(api: RunningApi) -> Env:
     e = Env(api)
     t = START.replace(hour=12)
     with api.db.admin_engine().begin() as conn:
-        conn.execute(text(
-            "INSERT INTO agents (org_id, agent_id, status, last_seen_at) VALUES (:o, 'secret-agent', 'online', :t);"
-        ), {"o": e.a.org_id, "t": t})  # fmt: skip
-        conn.execute(text(
-            "INSERT INTO task_runs (org_id, task_run_id, status, started_at, cost_usd) "
-            "VALUES (:o, 'secret-run', 'failed', :t, 42)"
-        ), {"o": e.a.org_id, "t": t})  # fmt: skip
-        conn.execute(text(
-            "INSERT INTO events (org_id, time, event_id, event_type, message, task_run_id) "
-            "VALUES (:o, :t, decode(:id, 'hex'), 'secret', 'secret message', 'secret-run')"
-        ), {"o": e.a.org_id, "t": t, "id": SECRET_EVENT})  # fmt: skip
+        conn.execute(
+            text(
+                "INSERT INTO agents (org_id, agent_id, status, last_seen_at) VALUES (:o, 'secret-agent', 'online', :t);"
+            ),
+            {"o": e.a.org_id, "t": t},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO task_runs (org_id, task_run_id, status, started_at, cost_usd) "
+                "VALUES (:o, 'secret-run', 'failed', :t, 42)"
+            ),
+            {"o": e.a.org_id, "t": t},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO events (org_id, time, event_id, event_type, message, task_run_id) "
+                "VALUES (:o, :t, decode(:id, 'hex'), 'secret', 'secret message', 'secret-run')"
+            ),
+            {"o": e.a.org_id, "t": t, "id": SECRET_EVENT},
+        )
     return e
 
 
@@ -52,8 +75,11 @@ def _flat(value: Any) -> str:
 
 def test_guessed_ids_are_not_found(env: Env) -> None:
     b = env.b.member_key
-    for path in ("/v1/agents/secret-agent", "/v1/task-runs/secret-run",
-                 f"/v1/staff/orgs/{env.b.org_id}/task-runs/secret-run"):  # fmt: skip
+    for path in (
+        "/v1/agents/secret-agent",
+        "/v1/task-runs/secret-run",
+        f"/v1/staff/orgs/{env.b.org_id}/task-runs/secret-run",
+    ):
         key = env.api.staff_key("alias_support") if "staff" in path else b
         r = env.api.get(path, key, params=RANGE)
         assert r.status_code == 404, (path, r.text)
@@ -65,7 +91,13 @@ def test_guessed_ids_are_not_found(env: Env) -> None:
 def test_no_view_shows_another_orgs_rows(env: Env) -> None:
     for path in VIEW_PATHS:
         got = _flat(env.get(f"/v1{path}", env.b.member_key, **RANGE))
-        for secret in ("secret-agent", "secret-run", "secret message", SECRET_EVENT, str(env.a.org_id)):
+        for secret in (
+            "secret-agent",
+            "secret-run",
+            "secret message",
+            SECRET_EVENT,
+            str(env.a.org_id),
+        ):
             assert secret not in got, path
         mine = _flat(env.get(f"/v1{path}", env.a.member_key, **RANGE))
         if path in ("/agents", "/task-runs", "/events"):
@@ -86,14 +118,24 @@ def test_cursors_cannot_be_crafted_or_carried_across_orgs(env: Env) -> None:
     a_page = env.get("/v1/task-runs", limit=1, **RANGE)
     cursor = a_page["next_cursor"]
     tampered = cursor[:-2] + ("AA" if not cursor.endswith("AA") else "BB")
-    for path, token in (("/v1/task-runs", tampered), ("/v1/events", "eyJ0IjoxfQ"),
-                        ("/v1/agents", cursor), ("/v1/events", cursor)):  # fmt: skip
+    for path, token in (
+        ("/v1/task-runs", tampered),
+        ("/v1/events", "eyJ0IjoxfQ"),
+        ("/v1/agents", cursor),
+        ("/v1/events", cursor),
+    ):
         r = env.api.get(path, env.b.member_key, params={**RANGE, "cursor": token})
-        assert r.status_code == 400 and r.json()["type"].endswith("/invalid-cursor"), (path, r.text)
+        assert r.status_code == 400, (path, r.text)
+        assert r.json()["type"].endswith("/invalid-cursor"), (path, r.text)
     # A's own valid cursor, replayed by B: B's rows only.
-    r = env.api.get("/v1/task-runs", env.b.member_key, params={**RANGE, "cursor": cursor, "limit": 500})
+    r = env.api.get(
+        "/v1/task-runs", env.b.member_key, params={**RANGE, "cursor": cursor, "limit": 500}
+    )
     assert r.status_code == 200
-    b_runs = {x["task_run_id"] for x in env.raw("SELECT task_run_id FROM task_runs WHERE org_id = :org", env.b.org_id)}
+    b_runs = {
+        x["task_run_id"]
+        for x in env.raw("SELECT task_run_id FROM task_runs WHERE org_id = :org", env.b.org_id)
+    }
     assert {x["task_run_id"] for x in r.json()["data"]} <= b_runs
 
 
@@ -105,11 +147,17 @@ def test_event_stream_is_scoped(env: Env) -> None:
     a_first = _sse(env, env.a.member_key, 1, since=START.isoformat())
     more = _sse(env, env.b.member_key, 1, last_event_id=a_first[0][0])
     assert all(e["event_id"] != SECRET_EVENT for _, e in more)
-    staff = _sse(env, env.api.staff_key("alias_support"), 1,
-                 org_path=f"/v1/staff/orgs/{env.a.org_id}", since=START.isoformat())  # fmt: skip
+    staff = _sse(
+        env,
+        env.api.staff_key("alias_support"),
+        1,
+        org_path=f"/v1/staff/orgs/{env.a.org_id}",
+        since=START.isoformat(),
+    )
     assert staff
-    r = env.api.client.get(f"/v1/staff/orgs/{env.a.org_id}/events/stream",
-                           headers=env.api.headers(env.b.member_key))  # fmt: skip
+    r = env.api.client.get(
+        f"/v1/staff/orgs/{env.a.org_id}/events/stream", headers=env.api.headers(env.b.member_key)
+    )
     assert r.status_code == 403
 
 

@@ -60,15 +60,30 @@ def _span(rng: random.Random, n: int, start_ns: int, run: str | None) -> SpanRow
         attrs["mosaic.handoff.to_agent"] = rng.choice(AGENTS)
     duration = int(rng.lognormvariate(3, 1.5) * 1e6)
     return SpanRow(
-        trace_id=(n // 5).to_bytes(16, "big"), span_id=n.to_bytes(8, "big"),
-        parent_span_id=None, trace_state=None, name=rng.choice(["plan", "call", "route"]),
-        kind=1, start_ns=start_ns, end_ns=start_ns + duration,
-        status_code=rng.choice([0, 0, 0, 1, 2]), status_message=None,
-        subsystem=rng.choice(["MOSAIC", "UCE", "DAMN"]), service_name=rng.choice(["svc-a", None]),
-        agent_id=agent, fleet_id=FLEETS[agent], task_run_id=run, gen_ai_operation=None,
-        gen_ai_provider=None, gen_ai_model=None, input_tokens=None, output_tokens=None,
-        scope_name=None, attributes=attrs, resource_attributes={},
-    )  # fmt: skip
+        trace_id=(n // 5).to_bytes(16, "big"),
+        span_id=n.to_bytes(8, "big"),
+        parent_span_id=None,
+        trace_state=None,
+        name=rng.choice(["plan", "call", "route"]),
+        kind=1,
+        start_ns=start_ns,
+        end_ns=start_ns + duration,
+        status_code=rng.choice([0, 0, 0, 1, 2]),
+        status_message=None,
+        subsystem=rng.choice(["MOSAIC", "UCE", "DAMN"]),
+        service_name=rng.choice(["svc-a", None]),
+        agent_id=agent,
+        fleet_id=FLEETS[agent],
+        task_run_id=run,
+        gen_ai_operation=None,
+        gen_ai_provider=None,
+        gen_ai_model=None,
+        input_tokens=None,
+        output_tokens=None,
+        scope_name=None,
+        attributes=attrs,
+        resource_attributes={},
+    )
 
 
 def _batches(org: uuid.UUID, rng: random.Random, spans: int, seq: int) -> list[Batch]:
@@ -82,18 +97,38 @@ def _batches(org: uuid.UUID, rng: random.Random, spans: int, seq: int) -> list[B
         span = _span(rng, seq + i, start, run)
         b.spans.append(span)
         if run is not None:
-            b.task_runs.append(TaskRunSighting(
-                run, f"task-{run[-1]}", span.agent_id, rng.choice(["succeeded", "failed", None]),
-                span.start_ns, span.end_ns, span.trace_id, rng.random() < 0.3,
-                f"Summarise report {run}", span.span_id,
-            ))  # fmt: skip
+            b.task_runs.append(
+                TaskRunSighting(
+                    run,
+                    f"task-{run[-1]}",
+                    span.agent_id,
+                    rng.choice(["succeeded", "failed", None]),
+                    span.start_ns,
+                    span.end_ns,
+                    span.trace_id,
+                    rng.random() < 0.3,
+                    f"Summarise report {run}",
+                    span.span_id,
+                )
+            )
         if rng.random() < 0.3:
-            b.llm_calls.append(LlmCall(
-                span.trace_id, span.span_id, span.start_ns, run, span.agent_id, span.subsystem,
-                rng.choice(["openai", "anthropic"]), rng.choice(["gpt-4o", "claude-sonnet-4"]),
-                rng.randint(0, 5000), rng.randint(0, 2000), rng.randint(0, 500), 0,
-                rng.choice([None, 0.0123, 1.5]),
-            ))  # fmt: skip
+            b.llm_calls.append(
+                LlmCall(
+                    span.trace_id,
+                    span.span_id,
+                    span.start_ns,
+                    run,
+                    span.agent_id,
+                    span.subsystem,
+                    rng.choice(["openai", "anthropic"]),
+                    rng.choice(["gpt-4o", "claude-sonnet-4"]),
+                    rng.randint(0, 5000),
+                    rng.randint(0, 2000),
+                    rng.randint(0, 500),
+                    0,
+                    rng.choice([None, 0.0123, 1.5]),
+                )
+            )
     _agents_and_events(batches[0], rng, seq)
     return batches
 
@@ -109,28 +144,69 @@ def _agents_and_events(b: Batch, rng: random.Random, seq: int) -> None:
         ago, interval = beats[agent]
         beat_ns = (NOW_S - ago) * NS
         status = "degraded" if agent == "agent-3" else "online"
-        b.agents.append(AgentSighting(
-            agent, FLEETS[agent], agent, "DAMN", "svc-a", rng.choice(["1.0.0", "1.1.0"]),
-            beat_ns, {}, beat_ns, status,
-        ))  # fmt: skip
+        b.agents.append(
+            AgentSighting(
+                agent,
+                FLEETS[agent],
+                agent,
+                "DAMN",
+                "svc-a",
+                rng.choice(["1.0.0", "1.1.0"]),
+                beat_ns,
+                {},
+                beat_ns,
+                status,
+            )
+        )
         for j in range(5):
             t = beat_ns - j * 3600 * NS
             payload: dict[str, Any] = {"damn.agent.status": status}
             if interval is not None:
                 payload["damn.heartbeat.interval"] = interval
-            b.events.append(EventRow(
-                (seq * 100 + k * 10 + j).to_bytes(16, "big"), t, None,
-                rng.choice(["info", "warn", "error"]), 9, "DAMN", "damn.agent.heartbeat",
-                agent, FLEETS[agent], None, None, None, None, f"heartbeat of {agent}", payload, {},
-            ))  # fmt: skip
+            b.events.append(
+                EventRow(
+                    (seq * 100 + k * 10 + j).to_bytes(16, "big"),
+                    t,
+                    None,
+                    rng.choice(["info", "warn", "error"]),
+                    9,
+                    "DAMN",
+                    "damn.agent.heartbeat",
+                    agent,
+                    FLEETS[agent],
+                    None,
+                    None,
+                    None,
+                    None,
+                    f"heartbeat of {agent}",
+                    payload,
+                    {},
+                )
+            )
         for j in range(6):
             t = (NOW_S - j * 1800) * NS
-            for metric, value in (("damn.queue.depth", j * 2.0), ("damn.agent.utilization", 0.1 * j)):
-                b.metric_points.append(MetricPointRow(
-                    metric, hashlib.md5(f"{metric}:{agent}".encode()).digest(), t + k, None,
-                    "gauge", 0, False, "1", "DAMN", "svc-a", agent, {"agent": agent}, {},
-                    value=value,
-                ))  # fmt: skip
+            for metric, value in (
+                ("damn.queue.depth", j * 2.0),
+                ("damn.agent.utilization", 0.1 * j),
+            ):
+                b.metric_points.append(
+                    MetricPointRow(
+                        metric,
+                        hashlib.sha256(f"{metric}:{agent}".encode()).digest()[:16],
+                        t + k,
+                        None,
+                        "gauge",
+                        0,
+                        False,
+                        "1",
+                        "DAMN",
+                        "svc-a",
+                        agent,
+                        {"agent": agent},
+                        {},
+                        value=value,
+                    )
+                )
 
 
 async def _write(db: Database, batches: list[Batch]) -> None:

@@ -24,19 +24,26 @@ def test_silent_agents_are_marked_offline_and_a_heartbeat_revives_them(database:
     world = w.build(database)
     engine = database.app_engine()
     assert _statuses(database, world.org) == {
-        "agent-1": "online", "agent-2": "online", "agent-3": "degraded", "agent-4": "online",
-    }  # fmt: skip
+        "agent-1": "online",
+        "agent-2": "online",
+        "agent-3": "degraded",
+        "agent-4": "online",
+    }
     assert mark_offline_agents(engine, w.NOW, Liveness(3, 60)) == {"marked_offline": 4}  # 2 orgs
     assert _statuses(database, world.org) == {
-        "agent-1": "online", "agent-2": "offline", "agent-3": "degraded", "agent-4": "offline",
-    }  # fmt: skip
+        "agent-1": "online",
+        "agent-2": "offline",
+        "agent-3": "degraded",
+        "agent-4": "offline",
+    }
     assert mark_offline_agents(engine, w.NOW, Liveness(3, 60)) == {"marked_offline": 0}
     # A day later everyone is silent; a new heartbeat of agent-2 then brings it back.
     later = w.NOW + timedelta(days=1)
     assert mark_offline_agents(engine, later, Liveness(3, 60))["marked_offline"] == 4
     beat = int(later.timestamp()) * 10**9
-    sighting = AgentSighting("agent-2", "fleet-a", "agent-2", "DAMN", "svc-a", "1.1.0", beat, {},
-                             beat, "online")  # fmt: skip
+    sighting = AgentSighting(
+        "agent-2", "fleet-a", "agent-2", "DAMN", "svc-a", "1.1.0", beat, {}, beat, "online"
+    )
 
     async def send() -> None:
         writer = IngestWriter(database.app_conninfo())
@@ -57,6 +64,10 @@ def test_the_worker_may_change_only_the_status(database: Database) -> None:
     world = w.build(database, spans=10)
     with database.app_engine().begin() as conn:
         conn.execute(text("SET LOCAL ROLE aeos_worker"))
-        conn.execute(text("UPDATE agents SET status = 'offline' WHERE org_id = :o"), {"o": world.org})
+        conn.execute(
+            text("UPDATE agents SET status = 'offline' WHERE org_id = :o"), {"o": world.org}
+        )
         with pytest.raises(ProgrammingError, match="permission denied"):
-            conn.execute(text("UPDATE agents SET version = 'x' WHERE org_id = :o"), {"o": world.org})
+            conn.execute(
+                text("UPDATE agents SET version = 'x' WHERE org_id = :o"), {"o": world.org}
+            )

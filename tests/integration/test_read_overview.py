@@ -8,12 +8,13 @@ costs exact (numeric). Every reader runs as the tenant of one org through
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from sqlalchemy import Connection
 
 from storage.database import Database
 from storage.read._common import Availability, floor_to
@@ -46,12 +47,15 @@ def spans_in(world: w.World, start: Any, end: Any, **where: Any) -> list[dict[st
     return w.raw(
         world.db,
         "SELECT * FROM spans WHERE org_id = :org AND start_time >= :s AND start_time < :e" + extra,
-        org=world.org, s=start, e=end, **where,
-    )  # fmt: skip
+        org=world.org,
+        s=start,
+        e=end,
+        **where,
+    )
 
 
-def tenant(world: w.World) -> Iterator[Any]:
-    return scoped_transaction(world.db.app_engine(), Scope(DbRole.TENANT, world.org))  # type: ignore[return-value]
+def tenant(world: w.World) -> AbstractContextManager[Connection]:
+    return scoped_transaction(world.db.app_engine(), Scope(DbRole.TENANT, world.org))
 
 
 def check_red(red: Any, rows: list[dict[str, Any]]) -> None:
@@ -63,7 +67,7 @@ def check_red(red: Any, rows: list[dict[str, Any]]) -> None:
 
 
 @pytest.mark.parametrize(
-    "start_h, end_h",
+    ("start_h", "end_h"),
     [(-50, 0), (-24, 0), (-30, -2), (-3, -1)],
 )
 def test_overview_range_matches_raw_spans(world: w.World, start_h: int, end_h: int) -> None:
@@ -71,14 +75,18 @@ def test_overview_range_matches_raw_spans(world: w.World, start_h: int, end_h: i
     start = floor_to(w.NOW + start_h * HOUR - timedelta(minutes=7), 60)
     end = floor_to(w.NOW + end_h * HOUR, 60) if end_h else w.NOW
     with tenant(world) as conn:
-        got = org_overview(conn, start=start, end=end, now=w.NOW, available=Availability.unlimited())
+        got = org_overview(
+            conn, start=start, end=end, now=w.NOW, available=Availability.unlimited()
+        )
     rows = spans_in(world, start, got.range.coverage.end)
     check_red(got.range.red, rows)
     items = w.raw(
         world.db,
         "SELECT * FROM cost_line_items WHERE org_id = :org AND time >= :s AND time < :e",
-        org=world.org, s=start, e=end,
-    )  # fmt: skip
+        org=world.org,
+        s=start,
+        e=end,
+    )
     assert got.range.cost.cost_usd == sum((r["cost_usd"] for r in items), Decimal(0))
     assert got.range.cost.calls == len(items)
     assert got.range.cost.tokens_in == sum(r["tokens_in"] for r in items)
@@ -86,8 +94,10 @@ def test_overview_range_matches_raw_spans(world: w.World, start_h: int, end_h: i
         world.db,
         "SELECT status, count(*) AS n FROM task_runs WHERE org_id = :org AND started_at >= :s "
         "AND started_at < :e GROUP BY status",
-        org=world.org, s=start, e=end,
-    )  # fmt: skip
+        org=world.org,
+        s=start,
+        e=end,
+    )
     assert got.range.task_runs == {r["status"]: r["n"] for r in runs}
     assert got.alerts_firing == 0
 
@@ -95,12 +105,17 @@ def test_overview_range_matches_raw_spans(world: w.World, start_h: int, end_h: i
 def test_overview_today_and_month(world: w.World) -> None:
     with tenant(world) as conn:
         got = org_overview(
-            conn, start=w.NOW - 24 * HOUR, end=w.NOW, now=w.NOW,
+            conn,
+            start=w.NOW - 24 * HOUR,
+            end=w.NOW,
+            now=w.NOW,
             available=Availability.unlimited(),
-        )  # fmt: skip
+        )
     midnight = w.NOW.replace(hour=0, minute=0, second=0)
     check_red(got.today.red, spans_in(world, midnight, got.today.coverage.end))
-    check_red(got.month_to_date.red, spans_in(world, midnight.replace(day=1), got.today.coverage.end))
+    check_red(
+        got.month_to_date.red, spans_in(world, midnight.replace(day=1), got.today.coverage.end)
+    )
     assert got.today.coverage.levels == ("1m", "1h")
     assert got.month_to_date.coverage.levels == ("1m", "1h", "1d")
 
@@ -108,13 +123,20 @@ def test_overview_today_and_month(world: w.World) -> None:
 def test_agent_status_accounts_for_heartbeat_age(world: w.World) -> None:
     with tenant(world) as conn:
         page = list_agents(
-            conn, start=w.NOW - 50 * HOUR, end=w.NOW, now=w.NOW,
-            available=Availability.unlimited(), liveness=Liveness(3, 60),
-        )  # fmt: skip
+            conn,
+            start=w.NOW - 50 * HOUR,
+            end=w.NOW,
+            now=w.NOW,
+            available=Availability.unlimited(),
+            liveness=Liveness(3, 60),
+        )
     status = {a.agent_id: a.status for a in page.agents}
     assert status == {
-        "agent-1": "online", "agent-2": "offline", "agent-3": "degraded", "agent-4": "offline",
-    }  # fmt: skip
+        "agent-1": "online",
+        "agent-2": "offline",
+        "agent-3": "degraded",
+        "agent-4": "offline",
+    }
     intervals = {a.agent_id: a.heartbeat_interval_s for a in page.agents}
     assert intervals == {"agent-1": 15.0, "agent-2": 60.0, "agent-3": None, "agent-4": 10.0}
     for agent in page.agents:
@@ -123,19 +145,26 @@ def test_agent_status_accounts_for_heartbeat_age(world: w.World) -> None:
             world.db,
             "SELECT value FROM metric_points WHERE org_id = :org AND agent_id = :a "
             "AND metric = 'damn.agent.utilization' AND time >= :s",
-            org=world.org, a=agent.agent_id, s=w.NOW - 50 * HOUR,
-        )  # fmt: skip
+            org=world.org,
+            a=agent.agent_id,
+            s=w.NOW - 50 * HOUR,
+        )
         assert agent.utilization == pytest.approx(sum(p["value"] for p in points) / len(points))
 
 
 def test_agent_pages_and_filters(world: w.World) -> None:
-    kw: dict[str, Any] = {"start": w.NOW - HOUR, "end": w.NOW, "now": w.NOW,
-                          "available": Availability.unlimited()}  # fmt: skip
+    kw: dict[str, Any] = {
+        "start": w.NOW - HOUR,
+        "end": w.NOW,
+        "now": w.NOW,
+        "available": Availability.unlimited(),
+    }
     with tenant(world) as conn:
         first = list_agents(conn, limit=3, **kw)
         assert [a.agent_id for a in first.agents] == ["agent-1", "agent-2", "agent-3"]
         rest = list_agents(conn, limit=3, after=first.next_after, **kw)
-        assert [a.agent_id for a in rest.agents] == ["agent-4"] and rest.next_after is None
+        assert [a.agent_id for a in rest.agents] == ["agent-4"]
+        assert rest.next_after is None
         offline = list_agents(conn, status="offline", **kw)
         assert {a.agent_id for a in offline.agents} == {"agent-2", "agent-4"}
         fleet = list_agents(conn, fleet_id="fleet-a", **kw)
@@ -146,15 +175,26 @@ def test_agent_detail_series_sums_to_the_range(world: w.World) -> None:
     start, end = w.NOW - 48 * HOUR, w.NOW
     with tenant(world) as conn:
         got = agent_detail(
-            conn, "agent-1", start=start, end=end, step=HOUR, now=w.NOW,
+            conn,
+            "agent-1",
+            start=start,
+            end=end,
+            step=HOUR,
+            now=w.NOW,
             available=Availability.unlimited(),
-        )  # fmt: skip
+        )
         missing = agent_detail(
-            conn, "nobody", start=start, end=end, step=HOUR, now=w.NOW,
+            conn,
+            "nobody",
+            start=start,
+            end=end,
+            step=HOUR,
+            now=w.NOW,
             available=Availability.unlimited(),
-        )  # fmt: skip
+        )
     assert missing is None
-    assert got is not None and got.plan.level == "1h"
+    assert got is not None
+    assert got.plan.level == "1h"
     for point in got.series:
         rows = spans_in(world, point.t, point.t + HOUR, agent_id="agent-1")
         check_red(point.red, rows)
@@ -190,8 +230,11 @@ def test_costs_equal_the_line_items(world: w.World, group_by: list[str], period:
         "date_trunc(coalesce(:p, 'day'), c.time, 'UTC') AS t FROM cost_line_items c "
         "LEFT JOIN agents a ON a.org_id = c.org_id AND a.agent_id = c.agent_id "
         "WHERE c.org_id = :org AND c.time >= :s AND c.time < :e",
-        org=world.org, s=start, e=end, p=period,
-    )  # fmt: skip
+        org=world.org,
+        s=start,
+        e=end,
+        p=period,
+    )
     want: dict[Any, Decimal] = {}
     for r in items:
         key = (r["t"] if period else None, tuple(r[d] for d in group_by))
@@ -206,7 +249,8 @@ def test_costs_top_n_folds_the_rest(world: w.World) -> None:
     with tenant(world) as conn:
         full = cost_report(conn, start=start, end=end, group_by=["model", "agent"])
         top = cost_report(conn, start=start, end=end, group_by=["model", "agent"], top=2)
-    assert len(top.groups) == 3 and top.groups[-1].key["model"] == "(other)"
+    assert len(top.groups) == 3
+    assert top.groups[-1].key["model"] == "(other)"
     assert top.totals == full.totals
     best = sorted(full.groups, key=lambda g: -g.totals.cost_usd)[:2]
     assert [g.key for g in top.groups[:2]] == [g.key for g in best]

@@ -7,12 +7,13 @@ views) over the world of ``_read_world``; every number is recomputed from the ra
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import pytest
+from sqlalchemy import Connection
 
 from storage.database import Database
 from storage.errors import InvalidInputError
@@ -38,12 +39,12 @@ def world(database: Database) -> w.World:
     return w.build(database)
 
 
-def tenant(world: w.World, org: Any = None) -> Iterator[Any]:
-    return scoped_transaction(world.db.app_engine(), Scope(DbRole.TENANT, org or world.org))  # type: ignore[return-value]
+def tenant(world: w.World, org: Any = None) -> AbstractContextManager[Connection]:
+    return scoped_transaction(world.db.app_engine(), Scope(DbRole.TENANT, org or world.org))
 
 
-def support(world: w.World) -> Iterator[Any]:
-    return scoped_transaction(world.db.app_engine(), Scope(DbRole.SUPPORT))  # type: ignore[return-value]
+def support(world: w.World) -> AbstractContextManager[Connection]:
+    return scoped_transaction(world.db.app_engine(), Scope(DbRole.SUPPORT))
 
 
 def org_rows(world: w.World, sql: str, **params: Any) -> list[dict[str, Any]]:
@@ -52,8 +53,14 @@ def org_rows(world: w.World, sql: str, **params: Any) -> list[dict[str, Any]]:
 
 def test_task_run_search_sorts_filters_and_pages(world: w.World) -> None:
     want = org_rows(world, "SELECT * FROM task_runs WHERE org_id = :org AND started_at IS NOT NULL")
-    for sort, col in (("time", "started_at"), ("duration", "duration_ms"), ("cost", "cost_usd")):
-        seen, after = [], None
+    sorts: tuple[tuple[Literal["time", "duration", "cost"], str], ...] = (
+        ("time", "started_at"),
+        ("duration", "duration_ms"),
+        ("cost", "cost_usd"),
+    )
+    for sort, col in sorts:
+        seen: list[Any] = []
+        after: Any = None
         with tenant(world) as conn:
             while True:
                 page = search_task_runs(conn, start=START, end=END, sort=sort, after=after, limit=3)
@@ -69,11 +76,18 @@ def test_task_run_search_sorts_filters_and_pages(world: w.World) -> None:
         cheap = search_task_runs(conn, start=START, end=END, max_cost=Decimal("0.5"), limit=500)
         titled = search_task_runs(conn, start=START, end=END, text="REPORT RUN-1", limit=500)
         wild = search_task_runs(conn, start=START, end=END, text="%", limit=500)
-    assert {r.task_run_id for r in failed.runs} == {r["task_run_id"] for r in want if r["status"] == "failed"}
-    assert {r.task_run_id for r in cheap.runs} == {r["task_run_id"] for r in want if r["cost_usd"] <= Decimal("0.5")}
-    titles = org_rows(world, "SELECT r.task_run_id FROM task_runs r JOIN tasks t ON t.org_id = r.org_id "
-                      "AND t.task_id = r.task_id WHERE r.org_id = :org AND (t.title ILIKE '%report run-1%' "
-                      "OR r.task_run_id ILIKE '%report run-1%')")  # fmt: skip
+    assert {r.task_run_id for r in failed.runs} == {
+        r["task_run_id"] for r in want if r["status"] == "failed"
+    }
+    assert {r.task_run_id for r in cheap.runs} == {
+        r["task_run_id"] for r in want if r["cost_usd"] <= Decimal("0.5")
+    }
+    titles = org_rows(
+        world,
+        "SELECT r.task_run_id FROM task_runs r JOIN tasks t ON t.org_id = r.org_id "
+        "AND t.task_id = r.task_id WHERE r.org_id = :org AND (t.title ILIKE '%report run-1%' "
+        "OR r.task_run_id ILIKE '%report run-1%')",
+    )
     assert {r.task_run_id for r in titled.runs} == {r["task_run_id"] for r in titles} != set()
     assert wild.runs == ()
 
@@ -89,16 +103,25 @@ def test_task_run_detail_costs_sum_to_the_run(world: w.World) -> None:
     # The other org's run of the same id is not this org's.
     with tenant(world, world.other) as conn:
         theirs = task_run_detail(conn, runs[0]["task_run_id"], now=w.NOW)
-    other = w.raw(world.db, "SELECT cost_usd FROM task_runs WHERE org_id = :o AND task_run_id = :r",
-                  o=world.other, r=runs[0]["task_run_id"])  # fmt: skip
+    other = w.raw(
+        world.db,
+        "SELECT cost_usd FROM task_runs WHERE org_id = :o AND task_run_id = :r",
+        o=world.other,
+        r=runs[0]["task_run_id"],
+    )
     assert (theirs is None) == (not other)
     assert theirs is None or theirs.run.cost_usd == other[0]["cost_usd"]
 
 
 def test_event_search_pages_newest_first_and_filters(world: w.World) -> None:
-    want = org_rows(world, "SELECT * FROM events WHERE org_id = :org AND time >= :s AND time < :e",
-                    s=START, e=END)  # fmt: skip
-    seen, before = [], None
+    want = org_rows(
+        world,
+        "SELECT * FROM events WHERE org_id = :org AND time >= :s AND time < :e",
+        s=START,
+        e=END,
+    )
+    seen: list[Any] = []
+    before: Any = None
     with tenant(world) as conn:
         while True:
             page = search_events(conn, EventFilter(), start=START, end=END, before=before, limit=4)
@@ -106,8 +129,13 @@ def test_event_search_pages_newest_first_and_filters(world: w.World) -> None:
             before = page.next_before
             if before is None:
                 break
-        errors = search_events(conn, EventFilter(severities=["error"], agent_id="agent-2"),
-                               start=START, end=END, limit=500)  # fmt: skip
+        errors = search_events(
+            conn,
+            EventFilter(severities=["error"], agent_id="agent-2"),
+            start=START,
+            end=END,
+            limit=500,
+        )
         text = search_events(conn, EventFilter(text="OF AGENT-3"), start=START, end=END, limit=500)
         with pytest.raises(QueryTooBroadError):
             search_events(conn, EventFilter(text="x"), start=w.NOW - 8 * 24 * HOUR, end=w.NOW)
@@ -116,31 +144,43 @@ def test_event_search_pages_newest_first_and_filters(world: w.World) -> None:
     assert {e.event_id for e in errors.events} == {
         r["event_id"] for r in want if r["severity"] == "error" and r["agent_id"] == "agent-2"
     }
-    assert {e.event_id for e in text.events} == {r["event_id"] for r in want if r["agent_id"] == "agent-3"}
+    assert {e.event_id for e in text.events} == {
+        r["event_id"] for r in want if r["agent_id"] == "agent-3"
+    }
 
 
 def test_event_tail_resumes_after_its_mark(world: w.World) -> None:
     with tenant(world) as conn:
         first = tail_events(conn, EventFilter(), since=START, limit=5)
         rest = tail_events(conn, EventFilter(), since=START, after=first[-1].mark)
-    total = org_rows(world, "SELECT count(*) AS n FROM events WHERE org_id = :org AND time >= :s", s=START)
+    total = org_rows(
+        world, "SELECT count(*) AS n FROM events WHERE org_id = :org AND time >= :s", s=START
+    )
     assert len(first) + len(rest) == total[0]["n"]
     marks = [e.mark for e in (*first, *rest)]
-    assert marks == sorted(marks) and len(set(marks)) == len(marks)
+    assert marks == sorted(marks)
+    assert len(set(marks)) == len(marks)
 
 
 def test_settings_show_the_windows_in_force(world: w.World) -> None:
     with world.db.admin_engine().begin() as conn:
         from sqlalchemy import text
 
-        conn.execute(text("UPDATE orgs SET retention_overrides = '{\"spans\": 2}' WHERE id = :o"), {"o": world.org})
+        conn.execute(
+            text("UPDATE orgs SET retention_overrides = '{\"spans\": 2}' WHERE id = :o"),
+            {"o": world.org},
+        )
     with tenant(world) as conn:
         got = org_settings(conn)
     windows = {r.data_class: (r.days, r.overridden) for r in got.retention}
-    tiers = {r["data_class"]: r["days"] for r in w.raw(world.db, "SELECT * FROM retention_tiers WHERE plan = 'pro'")}
+    tiers = {
+        r["data_class"]: r["days"]
+        for r in w.raw(world.db, "SELECT * FROM retention_tiers WHERE plan = 'pro'")
+    }
     assert windows["spans"] == (2, True)
     assert windows["rollup_1m"] == (tiers["rollup_1m"], False)
-    assert got.plan == "pro" and got.trace_sample_percent == Decimal(10)
+    assert got.plan == "pro"
+    assert got.trace_sample_percent == Decimal(10)
 
 
 def test_mosaic_view_matches_raw_spans(world: w.World) -> None:
@@ -172,24 +212,36 @@ def test_damn_view_grid_uptime_and_queue(world: w.World) -> None:
         got = damn_view(conn, start=START, end=END, step=HOUR, now=w.NOW, available=ALL)
     assert got.by_status == {"online": 1, "degraded": 1, "offline": 2}
     assert {c.agent_id: c.status for c in got.grid}["agent-4"] == "offline"
-    beats = org_rows(world, "SELECT agent_id, time FROM events WHERE org_id = :org "
-                     "AND event_type = 'damn.agent.heartbeat'")  # fmt: skip
+    beats = org_rows(
+        world,
+        "SELECT agent_id, time FROM events WHERE org_id = :org "
+        "AND event_type = 'damn.agent.heartbeat'",
+    )
     assert sum(p.heartbeats for p in got.uptime) == len(beats)
     for p in got.uptime:
-        minutes = {floor_to(b["time"], 60) for b in beats
-                   if b["agent_id"] == p.agent_id and p.t <= b["time"] < p.t + HOUR}  # fmt: skip
+        minutes = {
+            floor_to(b["time"], 60)
+            for b in beats
+            if b["agent_id"] == p.agent_id and p.t <= b["time"] < p.t + HOUR
+        }
         assert p.uptime == pytest.approx(len(minutes) / 60)
-    depth = org_rows(world, "SELECT value, time FROM metric_points WHERE org_id = :org "
-                     "AND metric = 'damn.queue.depth'")  # fmt: skip
+    depth = org_rows(
+        world,
+        "SELECT value, time FROM metric_points WHERE org_id = :org AND metric = 'damn.queue.depth'",
+    )
     for q in got.queue_depth:
         values = [d["value"] for d in depth if q.t <= d["time"] < q.t + HOUR]
-        assert q.points == len(values) and q.max == max(values)
+        assert q.points == len(values)
+        assert q.max == max(values)
         assert q.mean == pytest.approx(sum(values) / len(values))
 
 
 def test_uce_view_matches_raw_spans(world: w.World) -> None:
-    spans = [s for s in org_rows(world, "SELECT * FROM spans WHERE org_id = :org")
-             if isinstance(s["attributes"].get("uce.operation.name"), str)]  # fmt: skip
+    spans = [
+        s
+        for s in org_rows(world, "SELECT * FROM spans WHERE org_id = :org")
+        if isinstance(s["attributes"].get("uce.operation.name"), str)
+    ]
     with tenant(world) as conn:
         got = uce_view(conn, start=START, end=END, step=HOUR, available=ALL)
     for op in got.operations:
@@ -202,7 +254,7 @@ def test_uce_view_matches_raw_spans(world: w.World) -> None:
     assert got.overall.ops == len(spans)
     assert sum(p.ops for p in got.ops_per_minute) == len(spans)
     recent = [s for s in spans if s["start_time"] >= END - 24 * HOUR]
-    churn = {}
+    churn: dict[str, int] = {}
     for s in recent:
         c = s["attributes"]["uce.context.id"]
         churn[c] = churn.get(c, 0) + (s["attributes"]["uce.operation.name"] == "write")
@@ -217,18 +269,24 @@ def test_staff_views_cover_every_org(world: w.World) -> None:
         failing = fleet_explorer(conn, start=START, end=END, limit=100)
         health = platform_health(conn, start=START, end=END)
     check_red(glob.red, spans)
-    assert glob.orgs == 2 and sum(glob.agents.values()) == 8
-    items = w.raw(world.db, "SELECT sum(cost_usd) AS c FROM cost_line_items WHERE time >= :s", s=START)
+    assert glob.orgs == 2
+    assert sum(glob.agents.values()) == 8
+    items = w.raw(
+        world.db, "SELECT sum(cost_usd) AS c FROM cost_line_items WHERE time >= :s", s=START
+    )
     assert glob.cost.cost_usd == items[0]["c"]
     assert [o.org_id for o in orgs] == [world.org, world.other]
     for o in orgs:
         check_red(o.red, [s for s in spans if s["org_id"] == o.org_id])
-        assert o.agents == 4 and o.agents_offline == 2 and 0 <= o.health.score <= 100
+        assert o.agents == 4
+        assert o.agents_offline == 2
+        assert 0 <= o.health.score <= 100
     for a in failing:
         rows = [s for s in spans if s["org_id"] == a.org_id and s["agent_id"] == a.agent_id]
         assert (a.requests, a.errors) == (len(rows), sum(s["status_code"] == 2 for s in rows))
     assert [a.score for a in failing] == sorted((a.score for a in failing), reverse=True)
-    assert health.relation_sizes["spans"] > 0 and "span_red_1m" in health.relation_sizes
+    assert health.relation_sizes["spans"] > 0
+    assert "span_red_1m" in health.relation_sizes
 
 
 @pytest.mark.parametrize("step", [None, HOUR, timedelta(minutes=30), timedelta(days=1)])
@@ -236,20 +294,37 @@ def test_query_breakdowns_and_series_match_raw_spans(world: w.World, step: Any) 
     start, end = floor_to(w.NOW - 49 * HOUR, 3600), floor_to(w.NOW, 3600)
     q = MetricsQuery(
         "span_red",
-        (Measure("spans", "count"), Measure("errors", "sum"), Measure("duration_ms", "p95"),
-         Measure("duration_ms", "avg"), Measure("duration_ms", "max"), Measure("spans", "rate")),
-        start, end, group_by=("agent_id",), filters=(Filter("agent_id", "not_in", ("agent-4",)),),
+        (
+            Measure("spans", "count"),
+            Measure("errors", "sum"),
+            Measure("duration_ms", "p95"),
+            Measure("duration_ms", "avg"),
+            Measure("duration_ms", "max"),
+            Measure("spans", "rate"),
+        ),
+        start,
+        end,
+        group_by=("agent_id",),
+        filters=(Filter("agent_id", "not_in", ("agent-4",)),),
         step=step,
-    )  # fmt: skip
+    )
     with tenant(world) as conn:
         got = run_query(conn, q, available=ALL)
-    spans = org_rows(world, "SELECT * FROM spans WHERE org_id = :org AND start_time >= :s AND start_time < :e",
-                     s=got.start, e=got.end)  # fmt: skip
+    spans = org_rows(
+        world,
+        "SELECT * FROM spans WHERE org_id = :org AND start_time >= :s AND start_time < :e",
+        s=got.start,
+        e=got.end,
+    )
     width = (step or (got.end - got.start)).total_seconds()
     for row in got.rows:
         r = dict(zip(got.columns, row, strict=True))
-        rows = [s for s in spans if s["agent_id"] == r["agent_id"]
-                and (step is None or r["t"] <= s["start_time"] < r["t"] + step)]  # fmt: skip
+        rows = [
+            s
+            for s in spans
+            if s["agent_id"] == r["agent_id"]
+            and (step is None or r["t"] <= s["start_time"] < r["t"] + step)
+        ]
         durations = [s["duration_ms"] for s in rows]
         assert r["count(spans)"] == len(rows)
         assert r["sum(errors)"] == sum(s["status_code"] == 2 for s in rows)
@@ -270,25 +345,43 @@ def test_query_breakdowns_and_series_match_raw_spans(world: w.World, step: Any) 
 def test_query_level_never_reaches_past_retention(world: w.World) -> None:
     # Free plan: 1-minute rollups for 7 days; a 10-day series of 30-minute steps needs 1 m.
     kept = availability({"rollup_1m": 7, "rollup_1h": 30, "rollup_1d": 90}, w.NOW)
-    q = MetricsQuery("org_red", (Measure("spans", "count"),), w.NOW - 10 * 24 * HOUR, w.NOW,
-                     step=timedelta(minutes=30))  # fmt: skip
+    q = MetricsQuery(
+        "org_red",
+        (Measure("spans", "count"),),
+        w.NOW - 10 * 24 * HOUR,
+        w.NOW,
+        step=timedelta(minutes=30),
+    )
     with tenant(world) as conn:
         with pytest.raises(InvalidInputError, match="retention"):
             run_query(conn, q, available=kept)
-        ok = run_query(conn, MetricsQuery("org_red", q.measures, q.start, q.end, step=HOUR), available=kept)
-        breakdown = run_query(conn, MetricsQuery("org_red", q.measures, q.start, q.end), available=kept)
+        ok = run_query(
+            conn, MetricsQuery("org_red", q.measures, q.start, q.end, step=HOUR), available=kept
+        )
+        breakdown = run_query(
+            conn, MetricsQuery("org_red", q.measures, q.start, q.end), available=kept
+        )
     assert ok.levels == ("1h",)
-    assert "1m" in breakdown.levels and breakdown.start <= q.start
+    assert "1m" in breakdown.levels
+    assert breakdown.start <= q.start
 
 
 @pytest.mark.parametrize(
-    "query, message",
+    ("query", "message"),
     [
         (MetricsQuery("nope", (Measure("spans", "count"),), START, END), "unknown"),
         (MetricsQuery("span_red", (Measure("spans", "p95"),), START, END), "not available"),
-        (MetricsQuery("span_red", (Measure("spans", "sum"),), START, END, group_by=("route",)), "dimension"),
+        (
+            MetricsQuery("span_red", (Measure("spans", "sum"),), START, END, group_by=("route",)),
+            "dimension",
+        ),
         (MetricsQuery("metric_rollup", (Measure("value", "avg"),), START, END), "filter on metric"),
-        (MetricsQuery("org_red", (Measure("spans", "sum"),), START, END, step=timedelta(seconds=90)), "minutes"),
+        (
+            MetricsQuery(
+                "org_red", (Measure("spans", "sum"),), START, END, step=timedelta(seconds=90)
+            ),
+            "minutes",
+        ),
     ],
 )
 def test_query_refuses_bad_input(world: w.World, query: MetricsQuery, message: str) -> None:
@@ -297,17 +390,32 @@ def test_query_refuses_bad_input(world: w.World, query: MetricsQuery, message: s
 
 
 def test_query_metric_and_cost_families(world: w.World) -> None:
-    q = MetricsQuery("metric_rollup", (Measure("value", "avg"), Measure("value", "max")), START, END,
-                     group_by=("agent_id",), filters=(Filter("metric", "eq", ("damn.queue.depth",)),))  # fmt: skip
+    q = MetricsQuery(
+        "metric_rollup",
+        (Measure("value", "avg"), Measure("value", "max")),
+        START,
+        END,
+        group_by=("agent_id",),
+        filters=(Filter("metric", "eq", ("damn.queue.depth",)),),
+    )
     c = MetricsQuery("cost_daily", (Measure("cost_usd", "sum"),), START, END, group_by=("model",))
     with tenant(world) as conn:
         got = run_query(conn, q, available=ALL)
         cost = run_query(conn, c, available=ALL)
-    points = org_rows(world, "SELECT agent_id, value FROM metric_points WHERE org_id = :org AND metric = 'damn.queue.depth'")
+    points = org_rows(
+        world,
+        "SELECT agent_id, value FROM metric_points WHERE org_id = :org AND metric = 'damn.queue.depth'",
+    )
     for agent, avg, top in got.rows:
         values = [p["value"] for p in points if p["agent_id"] == agent]
-        assert avg == pytest.approx(sum(values) / len(values)) and top == max(values)
+        assert avg == pytest.approx(sum(values) / len(values))
+        assert top == max(values)
     assert cost.levels == ("1d",)
-    items = org_rows(world, "SELECT model, sum(cost_usd) AS c FROM cost_line_items WHERE org_id = :org "
-                     "AND time >= :s AND time < :e GROUP BY model", s=cost.start, e=cost.end)  # fmt: skip
+    items = org_rows(
+        world,
+        "SELECT model, sum(cost_usd) AS c FROM cost_line_items WHERE org_id = :org "
+        "AND time >= :s AND time < :e GROUP BY model",
+        s=cost.start,
+        e=cost.end,
+    )
     assert {r[0]: r[1] for r in cost.rows} == {i["model"]: i["c"] for i in items}

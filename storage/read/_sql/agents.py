@@ -5,10 +5,23 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Double, Select, and_, case, cast, func, literal, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Double,
+    Select,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+    update,
+)
 
 from storage.schema import agents, events, fleets
 
+#: A select of any columns.
+Rows = Select[*tuple[Any, ...]]
 HEARTBEAT_EVENT = "damn.agent.heartbeat"
 INTERVAL_ATTRIBUTE = "damn.heartbeat.interval"
 
@@ -44,13 +57,17 @@ def silent_since() -> ColumnElement[Any]:
     return func.coalesce(agents.c.last_heartbeat_at, agents.c.last_seen_at)
 
 
-def offline_deadline(now: datetime, multiple: float, default_interval_s: float) -> ColumnElement[Any]:
+def offline_deadline(
+    now: datetime, multiple: float, default_interval_s: float
+) -> ColumnElement[Any]:
     """The time before which an agent's last sign of life makes it offline."""
     seconds = func.coalesce(heartbeat_interval(), literal(default_interval_s)) * literal(multiple)
     return literal(now) - func.make_interval(0, 0, 0, 0, 0, 0, seconds)
 
 
-def effective_status(now: datetime, multiple: float, default_interval_s: float) -> ColumnElement[str]:
+def effective_status(
+    now: datetime, multiple: float, default_interval_s: float
+) -> ColumnElement[str]:
     """``offline`` when silent past the deadline, else the status last reported."""
     return case(
         (
@@ -81,20 +98,20 @@ def agent_rows(now: datetime, multiple: float, default_interval_s: float) -> Sel
     )
 
 
-def status_counts(now: datetime, multiple: float, default_interval_s: float) -> Select[Any]:
+def status_counts(now: datetime, multiple: float, default_interval_s: float) -> Rows:
     """Agents per effective status."""
     status = effective_status(now, multiple, default_interval_s).label("status")
     return select(status, func.count().label("n")).group_by(status)
 
 
-def fleet_status_counts(now: datetime, multiple: float, default_interval_s: float) -> Select[Any]:
+def fleet_status_counts(now: datetime, multiple: float, default_interval_s: float) -> Rows:
     """Agents per fleet and effective status."""
     status = effective_status(now, multiple, default_interval_s).label("status")
     fleet = func.coalesce(agents.c.fleet_id, "").label("fleet_id")
     return select(fleet, status, func.count().label("n")).group_by(fleet, status)
 
 
-def fleet_versions() -> Select[Any]:
+def fleet_versions() -> Rows:
     """Agents per fleet and version (version skew)."""
     fleet = func.coalesce(agents.c.fleet_id, "").label("fleet_id")
     version = func.coalesce(agents.c.version, "").label("version")
@@ -107,7 +124,9 @@ def fleet_versions() -> Select[Any]:
 
 def fleet_rows() -> Select[Any]:
     """Fleets (a fleet that only agents name still shows: see the reader)."""
-    return select(fleets.c.fleet_id, fleets.c.name, fleets.c.last_seen_at).order_by(fleets.c.fleet_id)
+    return select(fleets.c.fleet_id, fleets.c.name, fleets.c.last_seen_at).order_by(
+        fleets.c.fleet_id
+    )
 
 
 def mark_offline(now: datetime, multiple: float, default_interval_s: float) -> Any:

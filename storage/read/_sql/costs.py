@@ -26,19 +26,32 @@ MEASURES = (
 def _daily(lo: datetime, hi: datetime) -> Select[Any]:
     d = cost_daily
     return select(
-        d.c.org_id, d.c.bucket.label("time"), d.c.provider, d.c.model, d.c.agent_id,
-        d.c.subsystem, *(d.c[m] for m in MEASURES),
-    ).where(d.c.bucket >= lo, d.c.bucket < hi)  # fmt: skip
+        d.c.org_id,
+        d.c.bucket.label("time"),
+        d.c.provider,
+        d.c.model,
+        d.c.agent_id,
+        d.c.subsystem,
+        *(d.c[m] for m in MEASURES),
+    ).where(d.c.bucket >= lo, d.c.bucket < hi)
 
 
 def _items(lo: datetime, hi: datetime) -> Select[Any]:
     c = cost_line_items
     return select(
-        c.c.org_id, c.c.time, c.c.provider, c.c.model,
-        func.coalesce(c.c.agent_id, "").label("agent_id"), c.c.subsystem,
-        literal(1).label("calls"), c.c.cost_usd, c.c.tokens_in, c.c.tokens_out,
-        c.c.cache_read_tokens, c.c.cache_creation_tokens,
-    ).where(c.c.time >= lo, c.c.time < hi)  # fmt: skip
+        c.c.org_id,
+        c.c.time,
+        c.c.provider,
+        c.c.model,
+        func.coalesce(c.c.agent_id, "").label("agent_id"),
+        c.c.subsystem,
+        literal(1).label("calls"),
+        c.c.cost_usd,
+        c.c.tokens_in,
+        c.c.tokens_out,
+        c.c.cache_read_tokens,
+        c.c.cache_creation_tokens,
+    ).where(c.c.time >= lo, c.c.time < hi)
 
 
 def cost_rows(

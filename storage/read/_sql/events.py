@@ -29,21 +29,38 @@ class EventFilter:
 def _columns() -> Select[Any]:
     e = events
     return select(
-        e.c.time, e.c.event_id, e.c.observed_time, e.c.severity, e.c.subsystem, e.c.event_type,
-        e.c.agent_id, e.c.fleet_id, e.c.task_run_id, e.c.trace_id, e.c.span_id,
-        e.c.service_name, e.c.message, e.c.payload,
-    )  # fmt: skip
+        e.c.time,
+        e.c.event_id,
+        e.c.observed_time,
+        e.c.severity,
+        e.c.subsystem,
+        e.c.event_type,
+        e.c.agent_id,
+        e.c.fleet_id,
+        e.c.task_run_id,
+        e.c.trace_id,
+        e.c.span_id,
+        e.c.service_name,
+        e.c.message,
+        e.c.payload,
+    )
 
 
 def _conditions(f: EventFilter) -> list[ColumnElement[bool]]:
     e = events
     conds: list[ColumnElement[bool]] = []
-    for column, values in ((e.c.severity, f.severities), (e.c.subsystem, f.subsystems),
-                           (e.c.event_type, f.event_types)):  # fmt: skip
+    for column, values in (
+        (e.c.severity, f.severities),
+        (e.c.subsystem, f.subsystems),
+        (e.c.event_type, f.event_types),
+    ):
         if values:
             conds.append(column.in_(values))
-    for column, value in ((e.c.agent_id, f.agent_id), (e.c.task_run_id, f.task_run_id),
-                          (e.c.trace_id, f.trace_id)):  # fmt: skip
+    for column, value in (
+        (e.c.agent_id, f.agent_id),
+        (e.c.task_run_id, f.task_run_id),
+        (e.c.trace_id, f.trace_id),
+    ):
         if value is not None:
             conds.append(column == value)
     if f.text:
@@ -52,7 +69,11 @@ def _conditions(f: EventFilter) -> list[ColumnElement[bool]]:
 
 
 def search(
-    f: EventFilter, start: datetime, end: datetime, before: tuple[datetime, bytes] | None, limit: int
+    f: EventFilter,
+    start: datetime,
+    end: datetime,
+    before: tuple[datetime, bytes] | None,
+    limit: int,
 ) -> Select[Any]:
     """Events in ``[start, end)`` newest first, before the keyset mark ``before``."""
     e = events
@@ -63,7 +84,9 @@ def search(
     return _columns().where(*conds).order_by(e.c.time.desc(), e.c.event_id.desc()).limit(limit)
 
 
-def tail(f: EventFilter, since: datetime, after: tuple[datetime, bytes] | None, limit: int) -> Select[Any]:
+def tail(
+    f: EventFilter, since: datetime, after: tuple[datetime, bytes] | None, limit: int
+) -> Select[Any]:
     """Events from ``since`` oldest first, after the keyset mark ``after`` (live tail)."""
     e = events
     conds = [e.c.time >= since, *_conditions(f)]

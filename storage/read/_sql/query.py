@@ -50,51 +50,91 @@ class FamilySpec:
     requires: tuple[str, ...] = field(default=())  # dims a filter must pin
 
 
-_DURATION = Field("span_count", "duration_sum_ms", "duration_min_ms", "duration_max_ms",
-                  "duration_hist", ("p50", "p95", "p99"))  # fmt: skip
+_DURATION = Field(
+    "span_count",
+    "duration_sum_ms",
+    "duration_min_ms",
+    "duration_max_ms",
+    "duration_hist",
+    ("p50", "p95", "p99"),
+)
 _RED = {"spans": counter("span_count"), "errors": counter("error_count"), "duration_ms": _DURATION}
 
 CATALOGUE: Mapping[str, FamilySpec] = {
     "span_red": FamilySpec(("subsystem", "service_name", "operation", "agent_id"), _RED),
     "org_red": FamilySpec((), _RED),
-    "uce_ops": FamilySpec(("agent_id", "operation"), {
-        "ops": counter("op_count"), "errors": counter("error_count"),
-        "cache_hits": counter("cache_hits"), "cache_lookups": counter("cache_lookups"),
-        "context_size": Field("context_size_count", "context_size_sum", None,
-                              "context_size_max", "context_size_hist", ("p50", "p95")),
-    }),
-    "mosaic_routes": FamilySpec(("route", "outcome"), {
-        "decisions": counter("decisions"), "successes": counter("successes"),
-        "failures": counter("failures"),
-    }),
-    "mosaic_handoffs": FamilySpec(("from_agent", "to_agent"), {
-        "handoffs": counter("handoffs"), "failures": counter("failures"),
-    }),
-    "damn_heartbeats": FamilySpec(("agent_id", "status"), {
-        "heartbeats": counter("heartbeats"), "active_minutes": counter("active_minutes"),
-    }),
+    "uce_ops": FamilySpec(
+        ("agent_id", "operation"),
+        {
+            "ops": counter("op_count"),
+            "errors": counter("error_count"),
+            "cache_hits": counter("cache_hits"),
+            "cache_lookups": counter("cache_lookups"),
+            "context_size": Field(
+                "context_size_count",
+                "context_size_sum",
+                None,
+                "context_size_max",
+                "context_size_hist",
+                ("p50", "p95"),
+            ),
+        },
+    ),
+    "mosaic_routes": FamilySpec(
+        ("route", "outcome"),
+        {
+            "decisions": counter("decisions"),
+            "successes": counter("successes"),
+            "failures": counter("failures"),
+        },
+    ),
+    "mosaic_handoffs": FamilySpec(
+        ("from_agent", "to_agent"),
+        {
+            "handoffs": counter("handoffs"),
+            "failures": counter("failures"),
+        },
+    ),
+    "damn_heartbeats": FamilySpec(
+        ("agent_id", "status"),
+        {
+            "heartbeats": counter("heartbeats"),
+            "active_minutes": counter("active_minutes"),
+        },
+    ),
     "metric_rollup": FamilySpec(
         ("metric", "service_name", "agent_id", "kind", "unit"),
-        {"value": Field("count", "sum", "min", "max"), "points": counter("count"),
-         "observations": counter("observations")},
+        {
+            "value": Field("count", "sum", "min", "max"),
+            "points": counter("count"),
+            "observations": counter("observations"),
+        },
         requires=("metric",),
     ),
-    "cost_daily": FamilySpec(("provider", "model", "agent_id", "subsystem"), {
-        "calls": counter("calls"), "cost_usd": counter("cost_usd"),
-        "tokens_in": counter("tokens_in"), "tokens_out": counter("tokens_out"),
-        "cache_read_tokens": counter("cache_read_tokens"),
-        "cache_creation_tokens": counter("cache_creation_tokens"),
-    }, levels=("1d",)),
-}  # fmt: skip
+    "cost_daily": FamilySpec(
+        ("provider", "model", "agent_id", "subsystem"),
+        {
+            "calls": counter("calls"),
+            "cost_usd": counter("cost_usd"),
+            "tokens_in": counter("tokens_in"),
+            "tokens_out": counter("tokens_out"),
+            "cache_read_tokens": counter("cache_read_tokens"),
+            "cache_creation_tokens": counter("cache_creation_tokens"),
+        },
+        levels=("1d",),
+    ),
+}
 
 
 def _avg(f: Field, name: str) -> Agg:
-    assert f.sum and f.count
+    assert f.sum
+    assert f.count
+    total_col, count_col = f.sum, f.count
 
     def build(r: Subquery) -> ColumnElement[Any]:
-        return cast(func.sum(r.c[f.sum]), Double) / func.nullif(func.sum(r.c[f.count]), 0)
+        return cast(func.sum(r.c[total_col]), Double) / func.nullif(func.sum(r.c[count_col]), 0)
 
-    return Agg(name, (f.sum, f.count), build)
+    return Agg(name, (total_col, count_col), build)
 
 
 def _rate(column: str, seconds: float, name: str) -> Agg:

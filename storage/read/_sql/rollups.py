@@ -99,7 +99,8 @@ def red_aggs(quantiles: Sequence[int] = (50, 95, 99)) -> list[Agg]:
 
 def _condition(column: KeyedColumnElement[Any], f: Filter) -> ColumnElement[bool]:
     if f.op == "eq":
-        return column == f.values[0]
+        equal: ColumnElement[bool] = column == f.values[0]
+        return equal
     if f.op == "in":
         return column.in_(f.values)
     return column.not_in(f.values)
@@ -135,7 +136,7 @@ def rollup_select(
     union = pieces[0].subquery("r") if len(pieces) == 1 else union_all(*pieces).subquery("r")
     keys: list[ColumnElement[Any]] = []
     if step is not None:
-        width = bindparam("step_width", value=step)
+        width: Any = bindparam("step_width", value=step)
         keys.append(func.date_bin(width, union.c.bucket, literal(EPOCH)).label("ts"))
     keys += [union.c[d] for d in dims]
     stmt = select(*keys, *(a.build(union).label(a.name) for a in aggs))

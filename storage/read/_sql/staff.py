@@ -37,9 +37,12 @@ def receiver_health(start: datetime, end: datetime) -> Select[Any]:
     p = platform_health
     return (
         select(
-            p.c.instance, p.c.signal,
-            func.sum(p.c.accepted).label("accepted"), func.sum(p.c.rejected).label("rejected"),
-            func.sum(p.c.refused).label("refused"), func.sum(p.c.requests).label("requests"),
+            p.c.instance,
+            p.c.signal,
+            func.sum(p.c.accepted).label("accepted"),
+            func.sum(p.c.rejected).label("rejected"),
+            func.sum(p.c.refused).label("refused"),
+            func.sum(p.c.requests).label("requests"),
             func.sum(p.c.commits).label("commits"),
             func.sum(p.c.commit_seconds_sum).label("commit_seconds_sum"),
             func.max(p.c.commit_seconds_max).label("commit_seconds_max"),
@@ -48,7 +51,7 @@ def receiver_health(start: datetime, end: datetime) -> Select[Any]:
         .where(p.c.time >= start, p.c.time < end)
         .group_by(p.c.instance, p.c.signal)
         .order_by(p.c.instance, p.c.signal)
-    )  # fmt: skip
+    )
 
 
 def scheduler_health(start: datetime, end: datetime) -> Select[Any]:

@@ -34,13 +34,23 @@ def run_columns() -> Select[Any]:
     """Runs with their task title and the fleet of their agent."""
     t = task_runs
     return select(
-        t.c.task_run_id, t.c.task_id, tasks.c.title, t.c.agent_id, agents.c.fleet_id,
-        t.c.status, t.c.started_at, t.c.ended_at, t.c.duration_ms, t.c.trace_id,
-        t.c.cost_usd, t.c.attributes,
+        t.c.task_run_id,
+        t.c.task_id,
+        tasks.c.title,
+        t.c.agent_id,
+        agents.c.fleet_id,
+        t.c.status,
+        t.c.started_at,
+        t.c.ended_at,
+        t.c.duration_ms,
+        t.c.trace_id,
+        t.c.cost_usd,
+        t.c.attributes,
     ).select_from(
-        t.outerjoin(tasks, and_(tasks.c.org_id == t.c.org_id, tasks.c.task_id == t.c.task_id))
-        .outerjoin(agents, and_(agents.c.org_id == t.c.org_id, agents.c.agent_id == t.c.agent_id))
-    )  # fmt: skip
+        t.outerjoin(
+            tasks, and_(tasks.c.org_id == t.c.org_id, tasks.c.task_id == t.c.task_id)
+        ).outerjoin(agents, and_(agents.c.org_id == t.c.org_id, agents.c.agent_id == t.c.agent_id))
+    )
 
 
 def search_runs(
@@ -67,8 +77,11 @@ def search_runs(
     conds: list[ColumnElement[bool]] = [t.c.started_at >= start, t.c.started_at < end]
     if statuses:
         conds.append(t.c.status.in_(statuses))
-    for column, value in ((t.c.agent_id, agent_id), (agents.c.fleet_id, fleet_id),
-                          (t.c.task_id, task_id)):  # fmt: skip
+    for column, value in (
+        (t.c.agent_id, agent_id),
+        (agents.c.fleet_id, fleet_id),
+        (t.c.task_id, task_id),
+    ):
         if value is not None:
             conds.append(column == value)
     if min_duration_ms is not None:
@@ -86,7 +99,13 @@ def search_runs(
         pair, mark = tuple_(key, t.c.task_run_id), tuple_(literal(after[0]), literal(after[1]))
         conds.append(pair < mark if descending else pair > mark)
     order = (key.desc(), t.c.task_run_id.desc()) if descending else (key, t.c.task_run_id)
-    return run_columns().add_columns(key.label("sort_value")).where(*conds).order_by(*order).limit(limit)
+    return (
+        run_columns()
+        .add_columns(key.label("sort_value"))
+        .where(*conds)
+        .order_by(*order)
+        .limit(limit)
+    )
 
 
 def run_by_id(task_run_id: str) -> Select[Any]:
@@ -99,14 +118,24 @@ def run_costs(task_run_id: str, limit: int) -> Select[Any]:
     c = cost_line_items
     return (
         select(
-            c.c.time, c.c.provider, c.c.model, c.c.agent_id, c.c.subsystem, c.c.tokens_in,
-            c.c.tokens_out, c.c.cache_read_tokens, c.c.cache_creation_tokens, c.c.cost_usd,
-            c.c.cost_source, c.c.trace_id, c.c.span_id,
+            c.c.time,
+            c.c.provider,
+            c.c.model,
+            c.c.agent_id,
+            c.c.subsystem,
+            c.c.tokens_in,
+            c.c.tokens_out,
+            c.c.cache_read_tokens,
+            c.c.cache_creation_tokens,
+            c.c.cost_usd,
+            c.c.cost_source,
+            c.c.trace_id,
+            c.c.span_id,
         )
         .where(c.c.task_run_id == task_run_id)
         .order_by(c.c.time, c.c.span_id)
         .limit(limit)
-    )  # fmt: skip
+    )
 
 
 def run_events(task_run_id: str, lo: datetime, hi: datetime, limit: int) -> Select[Any]:
@@ -114,10 +143,18 @@ def run_events(task_run_id: str, lo: datetime, hi: datetime, limit: int) -> Sele
     e = events
     return (
         select(
-            e.c.time, e.c.event_id, e.c.severity, e.c.subsystem, e.c.event_type, e.c.agent_id,
-            e.c.message, e.c.payload, e.c.trace_id, e.c.span_id,
+            e.c.time,
+            e.c.event_id,
+            e.c.severity,
+            e.c.subsystem,
+            e.c.event_type,
+            e.c.agent_id,
+            e.c.message,
+            e.c.payload,
+            e.c.trace_id,
+            e.c.span_id,
         )
         .where(e.c.task_run_id == task_run_id, e.c.time >= lo, e.c.time <= hi)
         .order_by(e.c.time, e.c.event_id)
         .limit(limit)
-    )  # fmt: skip
+    )
