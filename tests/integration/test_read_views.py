@@ -419,3 +419,30 @@ def test_query_metric_and_cost_families(world: w.World) -> None:
         e=cost.end,
     )
     assert {r[0]: r[1] for r in cost.rows} == {i["model"]: i["c"] for i in items}
+
+
+def test_series_at_the_level_width_reads_stored_quantiles(world: w.World) -> None:
+    # One rollup row per step: the reader reads the row's stored p95 instead of merging.
+    start, end = floor_to(w.NOW - 30 * HOUR, 3600), floor_to(w.NOW, 3600)
+    q = MetricsQuery(
+        "org_red",
+        (Measure("spans", "count"), Measure("duration_ms", "p95"), Measure("duration_ms", "p50")),
+        start,
+        end,
+        step=HOUR,
+    )
+    with tenant(world) as conn:
+        got = run_query(conn, q, available=ALL)
+    spans = org_rows(
+        world,
+        "SELECT start_time, duration_ms FROM spans WHERE org_id = :org AND start_time >= :s "
+        "AND start_time < :e",
+        s=start,
+        e=end,
+    )
+    assert got.rows
+    for t, n, p95, p50 in got.rows:
+        durations = [s["duration_ms"] for s in spans if t <= s["start_time"] < t + HOUR]
+        assert n == len(durations)
+        assert close(p95, exact_quantile(durations, 0.95))
+        assert close(p50, exact_quantile(durations, 0.5))

@@ -29,8 +29,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import KeyedColumnElement
 
-from storage.read._common import EPOCH, Segment
-from storage.schema import FAMILY_BY_NAME, ROLLUP_TABLES
+from storage.read._common import EPOCH, LEVEL_SECONDS, Segment
+from storage.schema import FAMILY_BY_NAME, ROLLUP_TABLES, Family
 
 FilterOp = Literal["eq", "in", "not_in"]
 
@@ -51,6 +51,9 @@ class Agg:
     name: str
     needs: tuple[str, ...]
     build: Callable[[Subquery], ColumnElement[Any]]
+    #: For a quantile: (histogram column, q), so that a group of one rollup row can read
+    #: the row's stored quantile column instead of merging (much cheaper per group).
+    quantile_of: tuple[str, float] | None = None
 
 
 def total(column: str, name: str | None = None) -> Agg:
@@ -81,6 +84,7 @@ def quantile(hist: str, q: float, name: str) -> Agg:
         name,
         (hist,),
         lambda r: func.aeos_hist_quantile(func.aeos_hist_merge_agg(r.c[hist]), literal(q)),
+        (hist, q),
     )
 
 
@@ -123,6 +127,8 @@ def rollup_select(
     the epoch); then ``dims`` in order, then ``aggs``.
     """
     fam = FAMILY_BY_NAME[family]
+    if _one_row_per_group(fam, parts, dims, filters, step):
+        aggs = [_stored(fam, a) for a in aggs]
     filter_dims = [f.dim for f in filters]
     needed = list(dict.fromkeys([*dims, *filter_dims, *(c for a in aggs for c in a.needs)]))
     pieces = []
@@ -149,6 +155,42 @@ def rollup_select(
     if limit is not None:
         stmt = stmt.limit(limit)
     return stmt
+
+
+def _one_row_per_group(
+    fam: Family,
+    parts: Sequence[Segment],
+    dims: Sequence[str],
+    filters: Sequence[Filter],
+    step: timedelta | None,
+) -> bool:
+    """Whether each output group is exactly one rollup row: a series at the level's own
+    bucket width, grouped by (or pinned to one value of) every dimension of the key."""
+    if step is None or len(parts) != 1 or step.total_seconds() != LEVEL_SECONDS[parts[0].level]:
+        return False
+    pinned = {f.dim for f in filters if f.op == "eq"} | set(dims)
+    return all(d in pinned for d in fam.key if d not in ("org_id", "bucket"))
+
+
+def _stored(fam: Family, agg: Agg) -> Agg:
+    """A quantile read from the row's stored quantile column, when the family has one."""
+    if agg.quantile_of is None:
+        return agg
+    hist, q = agg.quantile_of
+    for quantiles in fam.quantiles:
+        if quantiles.hist != hist:
+            continue
+        for column, stored_q in quantiles.columns():
+            if stored_q == q:
+                return Agg(agg.name, (column,), _max_of(column))
+    return agg
+
+
+def _max_of(column: str) -> Callable[[Subquery], ColumnElement[Any]]:
+    def build(r: Subquery) -> ColumnElement[Any]:
+        return func.max(r.c[column])
+
+    return build
 
 
 def _order(spec: str) -> Any:
