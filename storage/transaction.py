@@ -20,6 +20,7 @@ from storage.errors import (
     AccessDeniedError,
     ConcurrencyError,
     DatabaseUnavailableError,
+    InvalidInputError,
     StorageError,
 )
 from storage.tenancy import Scope, act_as
@@ -57,4 +58,8 @@ def classify_database_error(exc: DBAPIError) -> StorageError | DBAPIError:
         return AccessDeniedError(f"access denied: {orig}")
     if isinstance(exc, OperationalError) or isinstance(orig, pg_errors.OperationalError):
         return DatabaseUnavailableError(f"database unavailable: {orig}")
+    if isinstance(orig, pg_errors.DataError):
+        # SQLSTATE class 22 (and psycopg's own refusal of NUL in text): a value the caller
+        # gave cannot be used as asked; the request, not the service, is at fault.
+        return InvalidInputError(f"invalid value: {orig}")
     return exc

@@ -180,3 +180,16 @@ def test_support_reads_every_org_view(env: Env) -> None:
     mine = env.get(f"/v1/staff/orgs/{env.a.org_id}/task-runs", support, limit=500, **RANGE)
     assert "secret-run" in {r["task_run_id"] for r in mine["data"]}
     assert END > START
+
+
+def test_values_the_database_cannot_take_are_bad_input(env: Env) -> None:
+    # NUL cannot be in a PostgreSQL text value: a client error (400), never a 500.
+    for path, params in (
+        ("/v1/task-runs", {"q": "a\x00b"}),
+        ("/v1/agents", {"fleet_id": "\x00"}),
+        ("/v1/events", {"agent_id": "x\x00"}),
+        ("/v1/query", {"family": "span_red", "measure": "count(spans)", "filter": "agent_id=\x00"}),
+    ):
+        r = env.api.get(path, env.a.member_key, params={**RANGE, **params})
+        assert r.status_code == 400, (path, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
