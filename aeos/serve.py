@@ -15,7 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -26,10 +26,11 @@ import uvicorn
 from sqlalchemy import Engine
 
 from aeos._workers import ReceiverWorkers
+from otlp_receiver.server import QuietSignalsServer
 from otlp_receiver.settings import ReceiverSettings
 from query_api import create_app
 from query_api.settings import ApiSettings
-from storage import admin
+from storage import DbRole, Scope, admin, scoped_transaction
 from storage.database import Database
 from storage.errors import NotFoundError
 from storage.jobs.partitions import maintain_partitions
@@ -56,17 +57,9 @@ class ServeOptions:
     jobs: JobRegistry = field(default_factory=JobRegistry)  # periodic jobs (aeos.jobs)
 
 
-class _QuietSignalsServer(uvicorn.Server):
-    """A uvicorn server that leaves signal handling to us (several parts share it)."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 def demo_ingest_key(db: Database) -> str:
     """Creates the demo org if missing and a fresh ingest key for it (shown once)."""
-    with db.admin_engine().begin() as conn:
+    with scoped_transaction(db.admin_engine(), Scope(DbRole.STAFF)) as conn:
         try:
             admin.org_id_by_name(conn, DEMO_ORG)
         except NotFoundError:
@@ -118,7 +111,7 @@ async def _serve_api(
     if Part.API in options.parts:
         sockets.append(_listen(options.api.host, options.api.port))
         config = uvicorn.Config(create_app(engine), log_level="warning", lifespan="off")
-        servers.append(_QuietSignalsServer(config))
+        servers.append(QuietSignalsServer(config))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

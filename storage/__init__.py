@@ -3,10 +3,10 @@
 ``otlp_receiver``, ``query_api``, ``alerting`` and ``dashboards_json`` import only this
 package (an import-linter contract in ``pyproject.toml`` enforces it); ``aeos`` (the
 composition root) and the tests may import any module. Inside, ``storage`` is grouped by
-concern: ``ingest`` (the write path), ``retention``, ``jobs`` (periodic jobs), ``read``
-(readers over an already scoped connection) and ``admin`` (orgs and keys), over the
-infrastructure at the top (database, embedded, migrate, settings, errors, tenancy,
-transaction, auth, keys, hist, schema, migrations).
+concern: ``ingest`` (the write path), ``retention``, ``jobs`` (periodic jobs) and ``read``
+(readers over an already scoped connection), over the modules at the top: the
+infrastructure (database, embedded, migrate, settings, errors, tenancy, transaction,
+auth, keys, hist, schema, migrations) and ``admin`` (orgs and keys, one module).
 """
 
 from __future__ import annotations
@@ -20,10 +20,7 @@ from storage.admin import (
     org_id_by_name,
     revoke_key,
 )
-from storage.admin import (
-    authenticate as authenticate_key,
-)
-from storage.auth import AsyncKeyStore, KeyIdentity
+from storage.auth import AsyncKeyStore, KeyIdentity, authenticate
 from storage.database import APP_ROLE, Database, open_database
 from storage.errors import (
     AccessDeniedError,
@@ -38,6 +35,7 @@ from storage.errors import (
     RetryableStorageError,
     StorageError,
 )
+from storage.ingest.health import PlatformHealthRow, write_platform_health
 from storage.ingest.rows import (
     AgentSighting,
     Batch,
@@ -51,7 +49,7 @@ from storage.ingest.rows import (
 from storage.ingest.writer import CommitStats, IngestWriter, QueueFullError, WriteResult
 from storage.jobs.scheduler import METRICS as JOB_METRICS
 from storage.keys import parse_prefix
-from storage.migrate import StorageEngine
+from storage.migrate import StorageEngine, recorded_engine
 from storage.read import (
     CATALOGUE as QUERY_CATALOGUE,
 )
@@ -127,6 +125,7 @@ __all__ = [
     "NotFoundError",
     "OrgSummary",
     "PermanentStorageError",
+    "PlatformHealthRow",
     "QueryTooBroadError",
     "QueueFullError",
     "RetryableStorageError",
@@ -138,7 +137,7 @@ __all__ = [
     "TaskRunSighting",
     "WriteResult",
     "agent_detail",
-    "authenticate_key",
+    "authenticate",
     "classify_database_error",
     "cost_report",
     "create_key",
@@ -158,6 +157,7 @@ __all__ = [
     "parse_database_url",
     "parse_prefix",
     "platform_health",
+    "recorded_engine",
     "revoke_key",
     "rollup_availability",
     "run_query",
@@ -167,4 +167,5 @@ __all__ = [
     "tail_events",
     "task_run_detail",
     "uce_view",
+    "write_platform_health",
 ]
