@@ -12,10 +12,12 @@ from sqlalchemy import Engine
 from alerting.cycle import run_cycle
 from alerting.deliver import run_deliveries
 from alerting.settings import AlertingSettings
+from storage.jobs.agent_status import mark_offline_agents
 from storage.jobs.partitions import maintain_partitions
 from storage.jobs.sampling import sweep_traces
 from storage.jobs.scheduler import Job, JobRegistry
 from storage.jobs.timescale_jobs import check_timescale_jobs
+from storage.read.agents import Liveness
 from storage.retention.run import run_retention
 from storage.settings import StorageSettings
 
@@ -26,6 +28,7 @@ TIMESCALE_JOBS_EVERY = timedelta(minutes=1)
 #: Rules have their own intervals (default 1 min, aligned); the job only looks for due ones.
 ALERT_EVALUATION_EVERY = timedelta(seconds=15)
 ALERT_DELIVERY_EVERY = timedelta(seconds=10)
+AGENT_STATUS_EVERY = timedelta(minutes=1)
 
 
 def service_jobs(settings: StorageSettings) -> JobRegistry:
@@ -46,6 +49,13 @@ def service_jobs(settings: StorageSettings) -> JobRegistry:
     def alert_deliveries(engine: Engine, now: datetime) -> Mapping[str, Any]:
         return run_deliveries(engine, now, alerting).as_dict()
 
+    liveness = Liveness(
+        settings.agent_offline_after_intervals, settings.agent_heartbeat_interval_seconds
+    )
+
+    def agent_status(engine: Engine, now: datetime) -> Mapping[str, Any]:
+        return mark_offline_agents(engine, now, liveness)
+
     return (
         JobRegistry()
         .add(Job("partitions", PARTITIONS_EVERY, maintain_partitions))
@@ -54,4 +64,5 @@ def service_jobs(settings: StorageSettings) -> JobRegistry:
         .add(Job("timescale-jobs", TIMESCALE_JOBS_EVERY, check_timescale_jobs))
         .add(Job("alert-evaluation", ALERT_EVALUATION_EVERY, alert_evaluation))
         .add(Job("alert-deliveries", ALERT_DELIVERY_EVERY, alert_deliveries))
+        .add(Job("agent-status", AGENT_STATUS_EVERY, agent_status))
     )

@@ -21,6 +21,7 @@ from sqlalchemy import Connection
 
 from storage.errors import InvalidInputError, NotFoundError
 from storage.read import _traces_sql as sql
+from storage.read._common import QueryTooBroadError
 from storage.read._trace_records import (
     LlmCost,
     SpanEvent,
@@ -79,14 +80,6 @@ MAX_DEPENDENCY_RANGE = timedelta(days=7)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _SELECTIVE_KEYS = frozenset({"mosaic.task_run.id"})  # indexed on spans
-
-
-class QueryTooBroadError(InvalidInputError):
-    """A search that cannot be answered fast; ``advice`` says what to narrow."""
-
-    def __init__(self, message: str, advice: str) -> None:
-        super().__init__(f"{message}; {advice}")
-        self.advice = advice
 
 
 @dataclass(frozen=True, slots=True)

@@ -92,7 +92,7 @@ def test_orgs_create_prints_ids_and_working_keys(database: Database) -> None:
         (
             ["jobs", "run", "nope"],
             "unknown job 'nope'; expected one of partitions, sampling-sweep, retention, "
-            "timescale-jobs, alert-evaluation, alert-deliveries",
+            "timescale-jobs, alert-evaluation, alert-deliveries, agent-status",
         ),
         (["jobs", "run", "partitions", "--now", "yesterday"], "not an ISO 8601 time"),
     ],
@@ -204,6 +204,7 @@ def test_jobs_run_and_list(database: Database) -> None:
         ("timescale-jobs", None),
         ("alert-evaluation", None),
         ("alert-deliveries", None),
+        ("agent-status", None),
     ]
 
     swept = aeos("jobs", "run", "sampling-sweep", "--now", NOW.isoformat(), url=_url(database))
