@@ -21,6 +21,7 @@ import typer
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
+from aeos._cli_users import users_app
 from aeos.jobs import service_jobs
 from aeos.serve import Part, ServeOptions, run
 from otlp_receiver.settings import ReceiverSettings
@@ -56,6 +57,7 @@ app.add_typer(orgs_app, name="orgs")
 app.add_typer(keys_app, name="keys")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(retention_app, name="retention")
+app.add_typer(users_app, name="users")
 
 EXIT_ERROR = 1
 EXIT_BAD_SETTINGS = 2

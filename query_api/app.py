@@ -13,6 +13,7 @@ from sqlalchemy import Engine, text
 from query_api import paging
 from query_api.deps import STAFF_ORG_PREFIX
 from query_api.errors import ERROR_RESPONSES, ApiError, install_error_handlers
+from query_api.oidc import OidcVerifier
 from query_api.openapi import install_openapi
 from query_api.ratelimit import RateLimiter
 from query_api.routes import ROUTERS
@@ -97,7 +98,7 @@ def create_app(
     app.state.engine = engine
     app.state.settings = settings
     app.state.limiter = RateLimiter(settings.rate_per_minute, settings.rate_burst)
-    app.state.oidc = None  # OIDC access tokens: see query_api.oidc
+    app.state.oidc = OidcVerifier(settings) if settings.oidc_jwks_url else None
     secret = settings.cursor_secret.get_secret_value() if settings.cursor_secret else None
     paging.configure(secret)
     install_error_handlers(app)
