@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from query_api.deps import STAFF_ORG_PREFIX
-from query_api.routes import me
+from query_api.routes import keys, me
 
 TENANT_PREFIX = "/v1"
 
@@ -21,4 +21,5 @@ def view_routes(router: APIRouter) -> list[tuple[APIRouter, str]]:
 
 ROUTERS: list[tuple[APIRouter, str]] = [
     (me.router, TENANT_PREFIX),
+    *view_routes(keys.router),
 ]
