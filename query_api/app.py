@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 from pydantic import BaseModel
 from sqlalchemy import Engine, text
 
@@ -71,9 +71,18 @@ def _health_routes(app: FastAPI) -> None:
         return Health(status="ok", storage_engine=kind)
 
     @app.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
-        """Self-metrics of this process in the Prometheus text format (scheduled jobs)."""
-        return Response(generate_latest(scheduler.METRICS), media_type=CONTENT_TYPE_LATEST)
+    def metrics(request: Request) -> Response:
+        """Self-metrics in the Prometheus text format (scheduled jobs).
+
+        Under ``aeos serve`` several API processes share the port; each writes its
+        metrics to one directory (``app.state.metrics_dir``) and answers with the sum.
+        """
+        directory: str | None = getattr(request.app.state, "metrics_dir", None)
+        registry = scheduler.METRICS
+        if directory is not None:
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
 def create_app(

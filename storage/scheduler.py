@@ -95,6 +95,7 @@ LAST_SUCCESS = Gauge(
     "When the last successful run of a job (by this process) finished, in Unix seconds.",
     ["job"],
     registry=METRICS,
+    multiprocess_mode="max",  # several API processes share /metrics (aeos._api_workers)
 )
 
 JobFunction = Callable[[Engine, datetime], Mapping[str, Any]]
@@ -243,6 +244,22 @@ def _attempt_locked(
     return result
 
 
+SHORT_SUMMARY_CHARS = 100
+
+
+def short_summary(summary: Mapping[str, Any], limit: int = SHORT_SUMMARY_CHARS) -> str:
+    """``: k=v k=v`` of a summary's top-level scalars, cut at ``limit`` characters."""
+    parts = [
+        f"{key}={value}"
+        for key, value in summary.items()
+        if isinstance(value, int | float | str | bool) or value is None
+    ]
+    text = " ".join(parts)
+    if not text:
+        return ""
+    return ": " + (text if len(text) <= limit else text[: limit - 1] + "…")
+
+
 def _run(engine: Engine, job: Job, instance: str, started_at: datetime, now: datetime) -> Attempt:
     began = time.perf_counter()
     summary: dict[str, Any] = {}
@@ -253,10 +270,14 @@ def _run(engine: Engine, job: Job, instance: str, started_at: datetime, now: dat
         error = "".join(traceback.format_exception(exc))
     seconds = time.perf_counter() - began
     outcome = Outcome.OK if error is None else Outcome.FAILED
+    # One short line per run: the whole summary or traceback is in scheduler_runs.
     if error is None:
-        _log.info("job %s ok in %.3fs: %s", job.name, seconds, json.dumps(summary))
+        _log.info("job %s ok in %.3fs%s", job.name, seconds, short_summary(summary))
     else:
-        _log.error("job %s failed in %.3fs:\n%s", job.name, seconds, error.rstrip())
+        last = error.rstrip().splitlines()[-1] if error.strip() else "error"
+        _log.error(
+            "job %s failed in %.3fs: %s (traceback: aeos jobs list)", job.name, seconds, last
+        )
     RUNS.labels(job.name, outcome.value).inc()
     DURATION.labels(job.name).observe(seconds)
     if error is None:
