@@ -3,7 +3,7 @@
 Python runs one core per process, so ``aeos serve`` starts ``AEOS_API_WORKERS`` processes
 (one per core by default), each a uvicorn server on its own socket bound to the same
 port; the kernel spreads connections over them. The first worker also runs the periodic
-jobs (``storage.scheduler``) so that their metrics live where ``/metrics`` is answered:
+jobs (``storage.jobs.scheduler``) so that their metrics live where ``/metrics`` is answered:
 the workers write Prometheus metrics to one multiprocess directory and every worker's
 ``/metrics`` sums them, whichever worker a scrape reaches.
 """
@@ -87,7 +87,7 @@ def reuse_port_socket(host: str, port: int, *, listen: bool = True) -> socket.so
 def api_worker_main(args: WorkerArgs, ready: Any) -> None:  # pragma: no cover - child
     """Entry point of an API worker process (``multiprocessing``, spawn)."""
     logging.basicConfig(level=args.log_level, format="%(levelname)s api: %(message)s")
-    logging.getLogger("storage.scheduler").setLevel(logging.INFO)
+    logging.getLogger("storage.jobs.scheduler").setLevel(logging.INFO)
     _die_with_parent()
     settings = ApiSettings.model_validate_json(args.settings_json).model_copy(
         update={"cursor_secret": SecretStr(args.cursor_secret)}
@@ -106,7 +106,7 @@ async def _serve(args: WorkerArgs, settings: ApiSettings, sock: socket.socket, r
     from aeos.jobs import service_jobs
     from query_api import create_app
     from storage.database import Database
-    from storage.scheduler import Scheduler
+    from storage.jobs.scheduler import Scheduler
     from storage.settings import StorageSettings
 
     db = Database(make_url(args.admin_url), args.app_password)

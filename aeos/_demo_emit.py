@@ -8,7 +8,7 @@ emits them. Failures are recorded the way ``semconv.helpers.record_error`` does 
 with the simulated timestamp on the exception event.
 
 Costs: every LLM call with usage is priced here exactly as the receiver prices it
-(``storage.pricing``, the shipped price table, the UTC day of the span's start); an
+(``storage.ingest.pricing``, the shipped price table, the UTC day of the span's start); an
 explicit ``aeos.cost.usd`` counts as ``Decimal(repr(value))``, as the receiver stores it.
 """
 
@@ -62,7 +62,7 @@ from semconv.helpers import (
 )
 from semconv.metrics import damn as damn_metrics
 from semconv.metrics import uce as uce_metrics
-from storage.pricing import Price, PriceBook, Usage, cost_usd, read_shipped_prices
+from storage.ingest.pricing import Price, PriceBook, Usage, cost_usd, read_shipped_prices
 
 EXCEPTION_EVENT: Final = "exception"  # OpenTelemetry's exception span event
 SLOW_CALL_S: Final = 30.0  # an LLM call slower than this logs a warning

@@ -26,10 +26,11 @@ from aeos.jobs import service_jobs
 from aeos.serve import Part, ServeOptions, run
 from otlp_receiver.settings import ReceiverSettings
 from query_api.settings import ApiSettings
-from storage import admin, scheduler
+from storage import admin
 from storage.database import Database, open_database
 from storage.errors import StorageError
-from storage.retention import (
+from storage.jobs import scheduler
+from storage.retention.run import (
     DATA_CLASSES,
     DEFAULT_BATCH_SIZE,
     OrgWindows,

@@ -1,5 +1,5 @@
 """The periodic jobs of the service, by name: what ``aeos serve`` schedules and
-``aeos jobs`` lists and runs (see ``storage.scheduler`` for how they are run)."""
+``aeos jobs`` lists and runs (see ``storage.jobs.scheduler`` for how they are run)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from storage.partitions import maintain_partitions
-from storage.retention import run_retention
-from storage.sampling import sweep_traces
-from storage.scheduler import Job, JobRegistry
+from storage.jobs.partitions import maintain_partitions
+from storage.jobs.sampling import sweep_traces
+from storage.jobs.scheduler import Job, JobRegistry
+from storage.retention.run import run_retention
 from storage.settings import StorageSettings
 
 PARTITIONS_EVERY = timedelta(hours=1)

@@ -30,8 +30,8 @@ from aeos._workers import ReceiverWorkers
 from otlp_receiver.settings import ReceiverSettings
 from query_api.settings import ApiSettings
 from storage.database import Database
-from storage.partitions import maintain_partitions
-from storage.scheduler import JobRegistry, Scheduler
+from storage.jobs.partitions import maintain_partitions
+from storage.jobs.scheduler import JobRegistry, Scheduler
 
 
 class Part(StrEnum):
@@ -194,7 +194,7 @@ class _DemoTraffic:
 def run(db: Database, options: ServeOptions) -> None:
     """Blocks serving until a signal arrives."""
     # One line per job run (a few an hour) is worth seeing by default.
-    logging.getLogger("storage.scheduler").setLevel(logging.INFO)
+    logging.getLogger("storage.jobs.scheduler").setLevel(logging.INFO)
     demo = demo_keys(db) if options.demo else None
     with_demo = options.demo and Part.RECEIVER in options.parts
     log_dir = db.embedded.data_dir if db.embedded is not None else Path.cwd()

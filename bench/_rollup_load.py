@@ -2,12 +2,12 @@
 
 Each org has about 8 agents in 2 or 3 subsystems, each agent 5 operations with its own
 lognormal duration (medians from 1.5 ms to 15 s, clamped to 1 ms .. 60 s); about 2 % of
-spans are errors. Spans come as :class:`storage.rows.Batch` es of one org each, as export
+spans are errors. Spans come as :class:`storage.ingest.rows.Batch` es of one org each, as export
 requests do, and the batches are ordered by time so that the load moves forward through
 the period as live ingest would. Row objects share what can be shared (attribute dicts,
 names), so that building a span costs a few microseconds.
 
-The load goes through :class:`storage.writer.IngestWriter`, the receiver's own writer, so
+The load goes through :class:`storage.ingest.writer.IngestWriter`, the receiver's own writer, so
 the rollup tables are built by the product's path; several batches are in flight at
 once, so group commit merges them as it does for concurrent export requests.
 """
@@ -28,11 +28,11 @@ from sqlalchemy.engine import URL
 
 from storage import admin
 from storage.database import Database
+from storage.ingest.rows import AgentSighting, Batch, SpanRow
+from storage.ingest.writer import IngestWriter
+from storage.jobs.partitions import ensure_partitions
 from storage.migrate import migrate
-from storage.partitions import ensure_partitions
-from storage.rows import AgentSighting, Batch, SpanRow
 from storage.settings import EngineChoice
-from storage.writer import IngestWriter
 from tests.conftest import TEST_APP_PASSWORD
 
 SPANS_PER_TRACE = 10

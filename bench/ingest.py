@@ -36,10 +36,10 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as pb  # no
 from opentelemetry.proto.common.v1 import common_pb2  # noqa: E402
 from opentelemetry.proto.trace.v1 import trace_pb2  # noqa: E402
 
-from storage import _ingest_sql as q  # noqa: E402
 from storage import admin  # noqa: E402
 from storage.database import Database  # noqa: E402
 from storage.embedded import EmbeddedPostgres, free_port  # noqa: E402
+from storage.ingest import _sql as q  # noqa: E402
 from storage.migrate import migrate  # noqa: E402
 from storage.settings import EngineChoice  # noqa: E402
 from tests.e2e.conftest import start_service, stop_service  # noqa: E402

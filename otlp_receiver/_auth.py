@@ -13,8 +13,7 @@ from typing import Protocol
 
 from otlp_receiver import _errors
 from semconv import signing
-from storage.admin import KeyIdentity
-from storage.errors import DatabaseUnavailableError
+from storage import DatabaseUnavailableError, KeyIdentity
 
 INGEST_ROLES = frozenset({"ingest"})
 MAX_CACHED_KEYS = 10_000

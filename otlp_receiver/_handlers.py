@@ -24,10 +24,14 @@ from otlp_receiver._translate import (
     translate_metrics,
     translate_traces,
 )
-from storage.admin import KeyIdentity
-from storage.errors import PermanentStorageError, RetryableStorageError
-from storage.rows import Batch
-from storage.writer import QueueFullError, WriteResult
+from storage import (
+    Batch,
+    KeyIdentity,
+    PermanentStorageError,
+    QueueFullError,
+    RetryableStorageError,
+    WriteResult,
+)
 
 if TYPE_CHECKING:
     from otlp_receiver._context import ReceiverContext
@@ -36,7 +40,7 @@ Req = TypeVar("Req")
 
 
 class Writer(Protocol):
-    """What a handler needs of ``storage.writer.IngestWriter``."""
+    """What a handler needs of ``storage.ingest.writer.IngestWriter``."""
 
     async def write(self, batch: Batch) -> WriteResult: ...
 

@@ -25,8 +25,7 @@ from otlp_receiver._context import Admission, ReceiverContext
 from otlp_receiver._health import STATS, report_forever
 from otlp_receiver._translate import Limits
 from otlp_receiver.settings import ReceiverSettings
-from storage.auth import AsyncKeyStore
-from storage.writer import CommitStats, IngestWriter
+from storage import AsyncKeyStore, CommitStats, IngestWriter
 
 _log = logging.getLogger(__name__)
 GRACE_S = 10.0

@@ -18,10 +18,7 @@ from query_api.openapi import install_openapi
 from query_api.ratelimit import RateLimiter
 from query_api.routes import ROUTERS
 from query_api.settings import ApiSettings
-from storage import scheduler
-from storage.errors import RetryableStorageError
-from storage.tenancy import DbRole, Scope
-from storage.transaction import scoped_transaction
+from storage import JOB_METRICS, DbRole, RetryableStorageError, Scope, scoped_transaction
 
 API_VERSION = "0.1.0"
 
@@ -78,7 +75,7 @@ def _health_routes(app: FastAPI) -> None:
         metrics to one directory (``app.state.metrics_dir``) and answers with the sum.
         """
         directory: str | None = getattr(request.app.state, "metrics_dir", None)
-        registry = scheduler.METRICS
+        registry = JOB_METRICS
         if directory is not None:
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]

@@ -23,10 +23,7 @@ from sqlalchemy import Connection, Engine, text
 
 from query_api.errors import ApiError, validation_error
 from query_api.ratelimit import RateLimiter, retry_after_seconds
-from storage import admin
-from storage.keys import parse_prefix
-from storage.tenancy import DbRole, Scope
-from storage.transaction import scoped_transaction
+from storage import DbRole, Scope, authenticate_key, parse_prefix, scoped_transaction
 
 PrincipalKind = Literal["api_key", "user"]
 PrincipalRole = Literal["admin", "member", "alias_admin", "alias_support"]
@@ -79,7 +76,7 @@ def _forbidden(detail: str) -> ApiError:
 
 def _key_principal(engine: Engine, token: str) -> Principal:
     with engine.begin() as conn:  # aeos_authenticate_key is SECURITY DEFINER: no role needed
-        identity = admin.authenticate(conn, token)
+        identity = authenticate_key(conn, token)
     if identity is None:
         raise _unauthorized("unknown or revoked API key")
     if identity.role not in ("admin", "member", *STAFF_ROLES):

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from storage.errors import (
+from storage import (
     AccessDeniedError,
     ConflictError,
     InvalidInputError,

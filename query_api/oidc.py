@@ -27,7 +27,7 @@ from sqlalchemy import Engine
 from query_api.deps import Principal, PrincipalRole
 from query_api.errors import ApiError
 from query_api.settings import ApiSettings
-from storage.identities import UserIdentity, authenticate_user
+from storage import UserIdentity, authenticate_user
 
 _log = logging.getLogger(__name__)
 

@@ -18,10 +18,11 @@ from sqlalchemy import tuple_ as sa_tuple
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
+from storage.auth import KeyIdentity
 from storage.errors import ConflictError, InvalidInputError, NotFoundError
+from storage.jobs.sampling import keep_threshold
 from storage.keys import NewKey, generate_key, hash_key, parse_prefix
-from storage.retention import OrgWindows, load_windows, merge_overrides
-from storage.sampling import keep_threshold
+from storage.retention.run import OrgWindows, load_windows, merge_overrides
 from storage.schema import KEY_ROLES, PLANS, api_keys, orgs
 from storage.tenancy import DbRole, Scope, act_as
 
@@ -61,16 +62,6 @@ class OrgSummary:
     created_at: datetime
     active_keys: int
     trace_sample_percent: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class KeyIdentity:
-    """Who a presented key belongs to."""
-
-    key_id: uuid.UUID
-    org_id: uuid.UUID
-    role: str
-    require_signature: bool
 
 
 def _validate_org(name: str, plan: str) -> str:
@@ -130,7 +121,7 @@ def list_orgs(conn: Connection) -> list[OrgSummary]:
 def set_trace_sample_percent(conn: Connection, org_name: str, percent: str) -> Decimal:
     """Sets the share of error-free traces the org keeps past the full-fidelity window.
 
-    It applies to traces first seen from now on (see :mod:`storage.sampling`).
+    It applies to traces first seen from now on (see :mod:`storage.jobs.sampling`).
 
     Returns:
         The percentage stored.

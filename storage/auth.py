@@ -8,14 +8,24 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from psycopg import AsyncConnection
 
-from storage.admin import KeyIdentity
 from storage.errors import DatabaseUnavailableError
 from storage.keys import hash_key, parse_prefix
+
+
+@dataclass(frozen=True, slots=True)
+class KeyIdentity:
+    """Who a presented key belongs to."""
+
+    key_id: uuid.UUID
+    org_id: uuid.UUID
+    role: str
+    require_signature: bool
 
 
 class AsyncKeyStore:

@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from storage.errors import DatabaseUnavailableError, MigrationError
-from storage.pricing import load_shipped_prices
+from storage.ingest.pricing import load_shipped_prices
 from storage.settings import EngineChoice
 
 _log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 Each ``translate_*`` takes a decoded export request, the org of its ingest key and the
 per-item :class:`Limits`, and returns a :class:`Translation`: the rows of a
-``storage.rows.Batch`` plus the count of rejected items and why (for OTLP partial
+``storage.ingest.rows.Batch`` plus the count of rejected items and why (for OTLP partial
 success). A bad item never fails the request; it is rejected on its own.
 """
 

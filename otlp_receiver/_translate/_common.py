@@ -21,7 +21,7 @@ from semconv.attributes.aeos import (
     AeosSubsystemValues,
 )
 from semconv.normalize import as_text, subsystem_of
-from storage.rows import AgentSighting, Batch, JsonObject
+from storage import AgentSighting, Batch, JsonObject
 
 MAX_INT64 = 2**63 - 1  # bigint columns; OTLP fixed64/uint64 values may exceed it
 MAX_INT32 = 2**31 - 1  # integer columns (dropped_attributes_count is a uint32 in OTLP)

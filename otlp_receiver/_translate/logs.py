@@ -50,7 +50,7 @@ from otlp_receiver._translate._common import (
 )
 from semconv.attributes.mosaic import MOSAIC_TASK_RUN_ID
 from semconv.normalize import EVENT_NAME_ATTRIBUTE, heartbeat_status
-from storage.rows import Batch, EventRow
+from storage import Batch, EventRow
 
 DEFAULT_EVENT_TYPE = "log"
 _ZERO_TRACE_ID = bytes(16)

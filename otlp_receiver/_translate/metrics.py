@@ -48,7 +48,7 @@ from otlp_receiver._translate._common import (
 )
 from semconv.attributes.aeos import AEOS_SUBSYSTEM
 from semconv.normalize import subsystem_of
-from storage.rows import Batch, MetricPointRow
+from storage import Batch, MetricPointRow
 
 KINDS = {
     "gauge": "gauge",

@@ -69,7 +69,7 @@ from semconv.attributes.mosaic import (
 )
 from semconv.helpers import SPAN_TASK_RUN
 from semconv.normalize import GEN_AI_ALIASES, GenAiUsage, gen_ai_usage, heartbeat_status
-from storage.rows import Batch, EventRow, LlmCall, SpanRow, TaskRunSighting
+from storage import Batch, EventRow, LlmCall, SpanRow, TaskRunSighting
 
 TASK_RUN_SPAN_PREFIX = SPAN_TASK_RUN  # what semconv.helpers.task_run_span names its span
 TASK_RUN_STATUSES = frozenset(value.value for value in MosaicTaskRunStatusValues)

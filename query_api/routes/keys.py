@@ -17,12 +17,12 @@ from query_api.errors import validation_error
 from query_api.models.keys import ApiKey, CreatedApiKey, NewApiKey
 from query_api.paging import DEFAULT_PAGE_SIZE, Page, PageSize, decode_cursor, encode_cursor
 from query_api.tabular import CSV_RESPONSE, tabular
-from storage import admin
+from storage import KeySummary, create_org_key, list_org_keys, revoke_org_key
 
 router = APIRouter(tags=["keys"])
 
 
-def _public(key: admin.KeySummary) -> ApiKey:
+def _public(key: KeySummary) -> ApiKey:
     return ApiKey(
         key_id=key.key_id,
         org_id=key.org_id,
@@ -58,7 +58,7 @@ def list_keys(
     include_revoked: Annotated[bool, Query(description="Also list revoked keys.")] = True,
 ) -> Response:
     """The org's keys, newest first (never their secrets)."""
-    rows = admin.list_org_keys(
+    rows = list_org_keys(
         conn, org_id, limit=limit + 1, after=_after(cursor), include_revoked=include_revoked
     )
     page = [_public(r) for r in rows[:limit]]
@@ -79,7 +79,7 @@ def list_keys(
 )
 def create_key(body: NewApiKey, conn: AdminConn, org_id: TargetOrg) -> CreatedApiKey:
     """Creates a key for the org; the answer holds the secret, shown this once."""
-    key = admin.create_org_key(conn, org_id, body.role, body.name)
+    key = create_org_key(conn, org_id, body.role, body.name)
     return CreatedApiKey(
         key_id=key.key_id,
         org_id=key.org_id,
@@ -97,4 +97,4 @@ def revoke_key(
     org_id: TargetOrg,
 ) -> ApiKey:
     """Revokes a key of the org at once (revoking a revoked key changes nothing)."""
-    return _public(admin.revoke_org_key(conn, org_id, key_id))
+    return _public(revoke_org_key(conn, org_id, key_id))

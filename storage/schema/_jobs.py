@@ -1,4 +1,4 @@
-"""State of the service itself: the runs of its periodic jobs (``storage.scheduler``).
+"""State of the service itself: the runs of its periodic jobs (``storage.jobs.scheduler``).
 
 Not a tenant table (it has no org): the service writes it as ``aeos_worker``, staff and
 support read it, tenants cannot see it.

@@ -5,9 +5,9 @@ expressions over a source row) and its measures (an aggregate over source rows, 
 finer rollup rows merge into coarser ones). From that one declaration come:
 
 - the SQLAlchemy tables below (the PostgreSQL engine's rollup tables, maintained at
-  ingest by ``storage.rollups``), one per level: ``<family>_1m``, ``_1h``, ``_1d``;
+  ingest by ``storage.ingest.rollups``), one per level: ``<family>_1m``, ``_1h``, ``_1d``;
 - the TimescaleDB engine's hierarchical continuous aggregates of the same names and
-  columns (``storage.rollups.timescale_ddl``): 1 min from the raw hypertable (or from
+  columns (``storage.ingest.rollups.timescale_ddl``): 1 min from the raw hypertable (or from
   another family's 1 min rollup), 1 h from 1 min, 1 day from 1 h.
 
 Distributions (span durations, context sizes) are ``bigint[]`` log-bucket histograms that

@@ -56,7 +56,7 @@ traces = Table(
     _opt_text("root_service_name"),
     _opt_text("root_span_name"),
     _opt_text("task_run_id"),
-    # Whether the trace's spans are kept past the full-fidelity window (storage.sampling):
+    # Whether the trace's spans are kept past the full-fidelity window (storage.jobs.sampling):
     # decided at ingest; spans_pruned_at is when the sampling sweep deleted its spans.
     Column("sampled", Boolean, nullable=False, server_default=text("true")),
     ts("spans_pruned_at", nullable=True),

@@ -50,14 +50,14 @@ orgs = Table(
     jsonb("settings"),
     created_at(),
     # Share of error-free traces whose spans outlive the full-fidelity window
-    # (storage.sampling); traces with an error are always kept.
+    # (storage.jobs.sampling); traces with an error are always kept.
     Column("trace_sample_percent", Numeric(5, 2), nullable=False, server_default=text("10")),
     CheckConstraint(one_of("plan", PLANS), name="plan"),
     CheckConstraint("length(btrim(name)) > 0", name="name_not_blank"),
     CheckConstraint(
         "trace_sample_percent >= 0 AND trace_sample_percent <= 100", name="trace_sample_percent"
     ),
-    # Known data classes, whole days in range (migration 0007; storage.retention explains).
+    # Known data classes, whole days in range (migration 0007; storage.retention.run explains).
     CheckConstraint(
         "aeos_retention_overrides_valid(retention_overrides)", name="retention_overrides"
     ),

@@ -1,6 +1,6 @@
 """Rollups recomputed from raw rows by plain Python, to check the engines' rollups against.
 
-Written from the definitions (README "Rollups"), not from ``storage.rollups``: it reads
+Written from the definitions (README "Rollups"), not from ``storage.ingest.rollups``: it reads
 the raw tables back and aggregates them with dictionaries, level by level straight from
 the raw rows (no hierarchy), so an error in the incremental or hierarchical maintenance
 shows up as a difference.

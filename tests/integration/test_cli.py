@@ -17,9 +17,9 @@ from sqlalchemy import text
 from storage import admin
 from storage.database import Database
 from storage.embedded import free_port
+from storage.ingest.rows import Batch
+from storage.jobs.scheduler import LOCK_NAMESPACE, lock_key
 from storage.migrate import StorageEngine
-from storage.rows import Batch
-from storage.scheduler import LOCK_NAMESPACE, lock_key
 from tests.integration.test_sampling import NOW, T0, ingest, trace
 
 AEOS = [sys.executable, "-m", "aeos"]

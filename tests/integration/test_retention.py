@@ -19,12 +19,14 @@ import pytest
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from storage import _retention_export, admin, retention
+from storage import admin
 from storage.database import Database
 from storage.errors import InvalidInputError, NotFoundError
+from storage.jobs.partitions import ensure_partitions
 from storage.migrate import StorageEngine
-from storage.partitions import ensure_partitions
-from storage.retention import RetentionExportError, run_retention
+from storage.retention import _export as _retention_export
+from storage.retention import run as retention
+from storage.retention.run import RetentionExportError, run_retention
 from storage.schema import RETENTION_CLASSES, ROLLUP_TABLES
 from storage.tenancy import DbRole, Scope, act_as
 

@@ -25,12 +25,12 @@ from sqlalchemy.exc import ProgrammingError
 
 from storage import admin, hist
 from storage.database import Database
+from storage.ingest.rollups import cagg_refresh_order
+from storage.ingest.rows import Batch, EventRow, LlmCall, MetricPointRow, SpanRow
+from storage.ingest.writer import IngestWriter
 from storage.migrate import StorageEngine
-from storage.rollups import cagg_refresh_order
-from storage.rows import Batch, EventRow, LlmCall, MetricPointRow, SpanRow
 from storage.schema import ROLLUP_TABLES
 from storage.tenancy import DbRole, Scope, act_as
-from storage.writer import IngestWriter
 from tests.conftest import ENGINES, PgServer, fresh_database
 from tests.integration import _rollup_reference as ref
 

@@ -15,17 +15,17 @@ from sqlalchemy import Engine, text
 
 from storage import admin
 from storage.database import Database
-from storage.migrate import StorageEngine
-from storage.partitions import ensure_partitions
-from storage.rows import Batch, EventRow, LlmCall, SpanRow
-from storage.sampling import (
+from storage.ingest.rows import Batch, EventRow, LlmCall, SpanRow
+from storage.ingest.writer import IngestWriter
+from storage.jobs._sql import DELETE_SPANS
+from storage.jobs.partitions import ensure_partitions
+from storage.jobs.sampling import (
     DEFAULT_SAMPLE_PERCENT,
-    DELETE_SPANS,
     sweep_traces,
     trace_keep,
     trace_sampled,
 )
-from storage.writer import IngestWriter
+from storage.migrate import StorageEngine
 
 T0 = datetime(2026, 11, 18, tzinfo=UTC)
 WINDOW = timedelta(hours=24)

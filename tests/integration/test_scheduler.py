@@ -22,8 +22,8 @@ from sqlalchemy.exc import ProgrammingError
 
 from query_api import create_app
 from storage.database import Database
+from storage.jobs.scheduler import ABANDONED, Job, JobRegistry, Outcome, Scheduler, attempt
 from storage.migrate import StorageEngine
-from storage.scheduler import ABANDONED, Job, JobRegistry, Outcome, Scheduler, attempt
 from storage.tenancy import DbRole, Scope, act_as
 
 WAIT_S = 60.0
@@ -167,14 +167,14 @@ def test_a_failing_job_is_recorded_and_the_others_go_on(
         scheduler.stop()
         await task
 
-    with caplog.at_level(logging.INFO, logger="storage.scheduler"):
+    with caplog.at_level(logging.INFO, logger="storage.jobs.scheduler"):
         asyncio.run(main())
     failed = runs(database, boom)
     assert {r.status for r in failed} == {"failed"}
     assert all("ZeroDivisionError: division by zero" in r.error for r in failed)
     assert all(r.error.startswith("Traceback") for r in failed)
     assert {r.status for r in runs(database, fine)} == {"ok"}
-    logged = [r for r in caplog.records if r.name == "storage.scheduler"]
+    logged = [r for r in caplog.records if r.name == "storage.jobs.scheduler"]
     assert any(r.levelno == logging.ERROR and boom in r.getMessage() for r in logged)
     assert any("ZeroDivisionError" in r.getMessage() for r in logged)
     assert any(r.levelno == logging.INFO and f"job {fine} ok" in r.getMessage() for r in logged)

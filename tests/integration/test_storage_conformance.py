@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import Connection, text
 
 from storage.database import Database
+from storage.jobs.partitions import ensure_partitions
 from storage.migrate import StorageEngine
-from storage.partitions import ensure_partitions
 from storage.schema import PARTITIONED
 from storage.tenancy import DbRole, Scope, act_as
 

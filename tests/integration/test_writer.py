@@ -15,7 +15,7 @@ from sqlalchemy import text
 from storage import admin
 from storage.database import Database
 from storage.errors import DatabaseUnavailableError
-from storage.rows import (
+from storage.ingest.rows import (
     AgentSighting,
     Batch,
     EventRow,
@@ -24,7 +24,7 @@ from storage.rows import (
     SpanRow,
     TaskRunSighting,
 )
-from storage.writer import CommitStats, IngestWriter, QueueFullError
+from storage.ingest.writer import CommitStats, IngestWriter, QueueFullError
 
 T0 = 1_795_000_000_000_000_000  # 2026-11-18, in Unix nanoseconds
 MS = 1_000_000

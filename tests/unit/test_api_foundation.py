@@ -94,7 +94,7 @@ def test_csv_cells() -> None:
 
 
 def test_job_log_summary_is_one_short_line() -> None:
-    from storage.scheduler import SHORT_SUMMARY_CHARS, short_summary
+    from storage.jobs.scheduler import SHORT_SUMMARY_CHARS, short_summary
 
     summary = {
         "now": "2026-12-01T20:45:22+00:00",

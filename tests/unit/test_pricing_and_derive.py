@@ -6,9 +6,9 @@ import uuid
 from datetime import date
 from decimal import Decimal
 
-from storage._derive import price_calls, task_run_updates, trace_summaries
-from storage.pricing import Price, PriceBook, Usage, cost_usd, read_shipped_prices
-from storage.rows import LlmCall, SpanRow, TaskRunSighting
+from storage.ingest._derive import price_calls, task_run_updates, trace_summaries
+from storage.ingest.pricing import Price, PriceBook, Usage, cost_usd, read_shipped_prices
+from storage.ingest.rows import LlmCall, SpanRow, TaskRunSighting
 
 ORG = uuid.UUID(int=1)
 OTHER = uuid.UUID(int=2)

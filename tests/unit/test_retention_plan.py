@@ -8,10 +8,10 @@ from datetime import UTC, date, datetime, timedelta
 import pyarrow as pa
 import pytest
 
-from storage._retention_export import export_column
-from storage._retention_targets import RelationKind, Target
 from storage.errors import InvalidInputError
-from storage.retention import OrgWindows, merge_overrides, plan_target, validate_overrides
+from storage.retention._export import export_column
+from storage.retention._targets import RelationKind, Target
+from storage.retention.run import OrgWindows, merge_overrides, plan_target, validate_overrides
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 US = timedelta(microseconds=1)

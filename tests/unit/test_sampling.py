@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from storage.sampling import keep_bucket, keep_threshold, trace_keep, trace_sampled
+from storage.jobs.sampling import keep_bucket, keep_threshold, trace_keep, trace_sampled
 
 
 def test_the_bucket_is_the_first_four_bytes_of_sha256_mod_10000() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from storage import rollups
+from storage.ingest import rollups
 from storage.schema import PARTITIONED, TENANT_TABLES, metadata
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,6 +15,8 @@ from enum import StrEnum
 from sqlalchemy import Connection, text
 
 from storage.migrate import StorageEngine
+from storage.retention import _sql as q
+from storage.retention._sql import quote
 from storage.schema import RETENTION_CLASSES, ROLLUP_TABLES
 from storage.schema._rollups import LEVEL_SECONDS
 
@@ -99,11 +101,6 @@ class Child:
     range_end: datetime
 
 
-def quote(name: str) -> str:
-    """A quoted SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
-
-
 def find_targets(conn: Connection, engine: StorageEngine | None) -> list[Target]:
     """Every relation of every retention class, as it exists now, in pruning order."""
     found = [
@@ -119,7 +116,7 @@ def _describe(
 ) -> Target:
     target = Target(relation, data_class, column, RelationKind.MISSING)
     qualified = f"public.{quote(relation)}"
-    row = conn.execute(text(_DESCRIBE), {"rel": qualified, "col": column}).first()
+    row = conn.execute(text(q.DESCRIBE), {"rel": qualified, "col": column}).first()
     if row is None:
         return replace(target, skip="does not exist")
     kind = {"r": RelationKind.TABLE, "p": RelationKind.PARTITIONED}.get(
@@ -139,7 +136,7 @@ def _describe(
 
 
 def _timescale(conn: Connection, target: Target) -> Target:
-    cagg = conn.execute(text(_CAGG), {"name": target.relation}).first()
+    cagg = conn.execute(text(q.CAGG), {"name": target.relation}).first()
     if cagg is not None:
         return replace(
             target,
@@ -147,7 +144,7 @@ def _timescale(conn: Connection, target: Target) -> Target:
             rows_in=f"{quote(cagg.schema)}.{quote(cagg.name)}",
             hypertable=(cagg.schema, cagg.name),
         )
-    if conn.execute(text(_HYPERTABLE), {"name": target.relation}).first() is not None:
+    if conn.execute(text(q.HYPERTABLE), {"name": target.relation}).first() is not None:
         return replace(target, kind=RelationKind.HYPERTABLE, hypertable=("public", target.relation))
     return target
 
@@ -155,46 +152,11 @@ def _timescale(conn: Connection, target: Target) -> Target:
 def expired_children(conn: Connection, target: Target, before: datetime) -> list[Child]:
     """The partitions or chunks of ``target`` whose whole range ends by ``before``."""
     if target.kind is RelationKind.PARTITIONED:
-        rows = conn.execute(text(_PARTITIONS), {"rel": target.rows_in, "before": before}).all()
+        rows = conn.execute(text(q.PARTITIONS), {"rel": target.rows_in, "before": before}).all()
         return [Child(r.name, f"public.{quote(r.name)}", r.range_start, r.range_end) for r in rows]
     if target.hypertable is not None:
         schema, name = target.hypertable
         params = {"schema": schema, "name": name, "before": before}
-        rows = conn.execute(text(_CHUNKS), params).all()
+        rows = conn.execute(text(q.CHUNKS), params).all()
         return [Child(r.name, r.name, r.range_start, r.range_end) for r in rows]
     return []
-
-
-_DESCRIBE = """
-SELECT c.relkind,
-       EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'org_id'
-                                              AND a.attnum > 0 AND NOT a.attisdropped) AS per_org,
-       (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
-         WHERE a.attrelid = c.oid AND a.attname = :col AND a.attnum > 0 AND NOT a.attisdropped)
-         AS time_type
-  FROM pg_class c WHERE c.oid = to_regclass(:rel)
-"""
-
-_CAGG = """
-SELECT materialization_hypertable_schema AS schema, materialization_hypertable_name AS name
-  FROM timescaledb_information.continuous_aggregates
- WHERE view_schema = 'public' AND view_name = :name
-"""
-
-_HYPERTABLE = """
-SELECT 1 FROM timescaledb_information.hypertables
- WHERE hypertable_schema = 'public' AND hypertable_name = :name
-"""
-
-_PARTITIONS = """
-SELECT partition_name AS name, range_start, range_end
-  FROM aeos_partition_bounds(CAST(:rel AS regclass)) WHERE range_end <= :before
- ORDER BY range_start
-"""
-
-_CHUNKS = """
-SELECT format('%I.%I', chunk_schema, chunk_name) AS name, range_start, range_end
-  FROM timescaledb_information.chunks
- WHERE hypertable_schema = :schema AND hypertable_name = :name AND range_end <= :before
- ORDER BY range_start
-"""

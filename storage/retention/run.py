@@ -38,9 +38,6 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select, text
 
-from storage._retention_export import ExportError, ParquetExport
-from storage._retention_prune import DroppedChild, PrunePlan, RelationReport, prune
-from storage._retention_targets import Target, find_targets
 from storage.errors import (
     InvalidInputError,
     NotFoundError,
@@ -48,6 +45,10 @@ from storage.errors import (
     StorageError,
 )
 from storage.migrate import recorded_engine
+from storage.retention import _sql as q
+from storage.retention._export import ExportError, ParquetExport
+from storage.retention._prune import DroppedChild, PrunePlan, RelationReport, prune
+from storage.retention._targets import Target, find_targets
 from storage.schema import MAX_RETENTION_DAYS, RETENTION_CLASSES, orgs, retention_tiers
 from storage.tenancy import DbRole, Scope, act_as
 
@@ -272,14 +273,14 @@ def _one_run_at_a_time(engine: Engine, dry_run: bool) -> Iterator[None]:
         return
     with engine.connect() as guard:
         key = {"k": RETENTION_LOCK_KEY}
-        locked = guard.execute(text("SELECT pg_try_advisory_lock(:k)"), key).scalar_one()
+        locked = guard.execute(text(q.TRY_RUN_LOCK), key).scalar_one()
         guard.commit()
         if not locked:
             raise RetentionBusyError("another retention run is in progress on this database")
         try:
             yield
         finally:
-            guard.execute(text("SELECT pg_advisory_unlock(:k)"), key)
+            guard.execute(text(q.RUN_UNLOCK), key)
             guard.commit()
 
 

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, text
 
+from storage.jobs import _sql as q
 from storage.migrate import StorageEngine, recorded_engine
 from storage.schema import PARTITIONED
 from storage.tenancy import DbRole, Scope, act_as
@@ -37,7 +38,7 @@ def ensure_partitions(
     created: dict[str, int] = {}
     for table in PARTITIONED:
         created[table] = conn.execute(
-            text("SELECT aeos_ensure_partitions(:t, :lo, :hi)"),
+            text(q.ENSURE_PARTITIONS),
             {"t": table, "lo": now - behind, "hi": now + ahead},
         ).scalar_one()
     return created

@@ -8,7 +8,7 @@ exactly one org, the one of the ingest key that sent it.
 The row classes are slotted but not frozen: building a frozen dataclass costs about four
 times as much, and one is built per span. Treat them as immutable all the same.
 
-Translation (``otlp_receiver``) builds these; ``storage.writer`` derives everything
+Translation (``otlp_receiver``) builds these; ``storage.ingest.writer`` derives everything
 else (trace summaries, task-run aggregates, cost line items, rollups) from the rows it
 actually inserted, so that a retried export is never counted twice.
 """

@@ -21,8 +21,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from storage._retention_export import ExportColumn, ParquetExport, export_column
-from storage._retention_targets import Child, RelationKind, Target, expired_children, quote
+from storage.retention import _sql as q
+from storage.retention._export import ExportColumn, ParquetExport, export_column
+from storage.retention._targets import Child, RelationKind, Target, expired_children
 from storage.tenancy import DbRole, Scope, act_as
 
 DROP_LOCK_TIMEOUT = "2s"
@@ -112,29 +113,23 @@ def prune(
 def _worker(engine: Engine, lock_timeout: str) -> Iterator[Connection]:
     with engine.begin() as conn:
         act_as(conn, Scope(DbRole.WORKER))
-        conn.execute(text(f"SET LOCAL lock_timeout = '{lock_timeout}'"))
-        conn.execute(text("SET LOCAL TimeZone = 'UTC'"))
+        conn.execute(text(q.set_lock_timeout(lock_timeout)))
+        conn.execute(text(q.SET_UTC))
         yield conn
 
 
 def _columns(conn: Connection, target: Target) -> list[ExportColumn]:
-    rows = conn.execute(text(_COLUMNS), {"rel": target.rows_in}).all()
+    rows = conn.execute(text(q.COLUMNS), {"rel": target.rows_in}).all()
     return [export_column(name, pg_type) for name, pg_type in rows]
 
 
 def _where(target: Target, *, dry_run: bool = False) -> str:
-    parts = [f"r.{quote(target.time_column)} < :cutoff"]
-    if target.per_org:
-        parts.insert(0, "r.org_id = ANY(:orgs)")
-    if target.relation == "traces":
-        # A trace summary goes once no span of its trace is left; in a dry run, once none
-        # would be left (spans of the same org and class go at the same cutoff).
-        newer = " AND s.start_time >= :cutoff" if dry_run else ""
-        parts.append(
-            "NOT EXISTS (SELECT 1 FROM public.spans AS s "
-            f"WHERE s.org_id = r.org_id AND s.trace_id = r.trace_id{newer})"
-        )
-    return " AND ".join(parts)
+    return q.expired_where(
+        target.time_column,
+        per_org=target.per_org,
+        whole_traces=target.relation == "traces",
+        dry_run=dry_run,
+    )
 
 
 def _params(target: Target, cutoff: datetime, orgs: tuple[uuid.UUID, ...]) -> dict[str, Any]:
@@ -144,10 +139,7 @@ def _params(target: Target, cutoff: datetime, orgs: tuple[uuid.UUID, ...]) -> di
 def _count(engine: Engine, plan: PrunePlan) -> dict[uuid.UUID | None, int]:
     target = plan.target
     org = "r.org_id" if target.per_org else "NULL::uuid"
-    sql = text(
-        f"SELECT {org} AS org_id, count(*) AS n FROM {target.rows_in} AS r "
-        f"WHERE {_where(target, dry_run=True)} GROUP BY 1"
-    )
+    sql = text(q.count_expired(target.rows_in, org, _where(target, dry_run=True)))
     counts: dict[uuid.UUID | None, int] = {}
     with _worker(engine, DELETE_LOCK_TIMEOUT) as conn:
         for cutoff, orgs in plan.groups.items():
@@ -170,11 +162,7 @@ def _delete_in_batches(
     returning = ", ".join(
         ["r.org_id" if target.per_org else "NULL::uuid", *(c.select for c in columns)]
     )
-    sql = text(
-        f"DELETE FROM {target.rows_in} AS r WHERE {where} AND (r.tableoid, r.ctid) IN "
-        f"(SELECT r.tableoid, r.ctid FROM {target.rows_in} AS r WHERE {where} LIMIT :n) "
-        f"RETURNING {returning}"
-    )
+    sql = text(q.delete_batch(target.rows_in, where, returning))
     params = {**_params(target, cutoff, orgs), "n": batch_size}
     while True:
         try:
@@ -213,12 +201,12 @@ def _drop(
                 rows = _export_child(conn, target, child, export, columns, written)
             if target.kind is RelationKind.PARTITIONED:
                 conn.execute(
-                    text("SELECT aeos_drop_partition(:rel, :child, :before)"),
+                    text(q.DROP_PARTITION),
                     {"rel": target.relation, "child": child.name, "before": plan.drop_before},
                 )
             else:
                 conn.execute(
-                    text("SELECT count(*) FROM aeos_drop_chunks(:rel, :lo, :hi)"),
+                    text(q.DROP_CHUNKS),
                     {"rel": target.relation, "lo": child.range_start, "hi": child.range_end},
                 )
     except DBAPIError as exc:
@@ -238,15 +226,10 @@ def _export_child(
     written: list[Path | None],
 ) -> int:
     # No writes into the child from here to the drop: the file holds what is dropped.
-    conn.execute(
-        text("SELECT aeos_retention_lock(CAST(:child AS regclass))"), {"child": child.qualified}
-    )
-    column = f"r.{quote(target.time_column)}"
+    conn.execute(text(q.RETENTION_LOCK), {"child": child.qualified})
+    select = ", ".join(c.select for c in columns)
     result = conn.execute(
-        text(
-            f"SELECT {', '.join(c.select for c in columns)} FROM {target.rows_in} AS r "
-            f"WHERE {column} >= :lo AND {column} < :hi"
-        ),
+        text(q.select_range(target.rows_in, select, target.time_column)),
         {"lo": child.range_start, "hi": child.range_end},
         execution_options={"yield_per": EXPORT_FETCH_ROWS},
     )
@@ -272,11 +255,3 @@ def _exporting(report: RelationReport) -> Iterator[list[Path | None]]:
                 path.unlink(missing_ok=True)
         raise
     report.files.extend(p for p in written if p is not None)
-
-
-_COLUMNS = """
-SELECT a.attname, format_type(a.atttypid, a.atttypmod)
-  FROM pg_attribute a
- WHERE a.attrelid = to_regclass(:rel) AND a.attnum > 0 AND NOT a.attisdropped
- ORDER BY a.attnum
-"""

@@ -33,7 +33,7 @@ from sqlalchemy import Connection, and_, insert, select
 
 from storage.schema import model_prices
 
-SHIPPED_PRICES = Path(__file__).parent / "data" / "model_prices.csv"
+SHIPPED_PRICES = Path(__file__).parent.parent / "data" / "model_prices.csv"
 PER_MTOK = Decimal(1_000_000)
 PROVIDER_ALIASES = {
     "azure.ai.openai": "openai",

@@ -30,12 +30,11 @@ from typing import Any
 import psycopg
 from psycopg import AsyncConnection, errors
 
-from storage import _derive, rollups
-from storage import _derived_sql as d
-from storage import _ingest_sql as q
 from storage.errors import DatabaseUnavailableError, PermanentStorageError, RetryableStorageError
-from storage.pricing import Price, PriceBook
-from storage.rows import Batch
+from storage.ingest import _derive, rollups
+from storage.ingest import _sql as q
+from storage.ingest.pricing import Price, PriceBook
+from storage.ingest.rows import Batch
 
 _log = logging.getLogger(__name__)
 
@@ -201,11 +200,11 @@ class IngestWriter:
 
     async def _connect(self) -> AsyncConnection[Any]:
         conn = await AsyncConnection.connect(self._conninfo, autocommit=True, connect_timeout=5)
-        await conn.execute("SET ROLE aeos_ingest")
+        await conn.execute(q.SET_INGEST_ROLE)
         q.configure(conn)
-        await d.create_temp_tables(conn)
+        await q.create_temp_tables(conn)
         if self._rollups is None:
-            cur = await conn.execute("SELECT value FROM aeos_meta WHERE key = 'storage_engine'")
+            cur = await conn.execute(q.STORAGE_ENGINE)
             row = await cur.fetchone()
             self._rollups = self._maintain_rollups and row is not None and row[0] == "postgres"
         if self._rollups:
@@ -359,15 +358,15 @@ async def _write_derived(
         (b.org_id, b.spans[i]) for b, idx in zip(batches, new.spans, strict=True) for i in idx
     ]
     new_ids = {(o, s.trace_id, s.span_id) for o, s in new_spans}
-    await d.upsert_traces(conn, _derive.trace_summaries(new_spans))
+    await q.upsert_traces(conn, _derive.trace_summaries(new_spans))
     runs = [
         (b.org_id, r)
         for b in batches
         for r in b.task_runs
         if not slow or (b.org_id, r.trace_id, r.span_id) in new_ids
     ]
-    await d.upsert_task_runs(conn, _derive.task_run_updates(runs))
-    await d.upsert_agents(
+    await q.upsert_task_runs(conn, _derive.task_run_updates(runs))
+    await q.upsert_agents(
         conn, _derive.latest_agents((b.org_id, a) for b in batches for a in b.agents)
     )
     calls = []
@@ -376,7 +375,7 @@ async def _write_derived(
         calls.append([(b.org_id, c) for c in b.llm_calls if (c.trace_id, c.span_id) in mine])
     # A cost item shares its span's key: a new span's cost item is new too.
     priced = _derive.price_calls((c for cs in calls for c in cs), book)
-    await d.insert_costs(conn, priced)
+    await q.insert_costs(conn, priced)
     if with_rollups:  # last: rollup rows are the most contended, so hold their locks least
         await rollups.write_rollups(
             conn,
@@ -391,10 +390,7 @@ async def _write_derived(
 
 
 async def _load_prices(conn: AsyncConnection[Any]) -> PriceBook:
-    cur = await conn.execute(
-        "SELECT id, org_id, provider, model_pattern, effective_from, input_per_mtok, "
-        "output_per_mtok, cache_read_per_mtok, cache_creation_per_mtok FROM model_prices"
-    )
+    cur = await conn.execute(q.SELECT_PRICES)
     return PriceBook(Price(*row) for row in await cur.fetchall())
 
 

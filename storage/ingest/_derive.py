@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from storage.pricing import PriceBook, Usage, cost_usd
-from storage.rows import AgentSighting, LlmCall, SpanRow, TaskRunSighting
+from storage.ingest.pricing import PriceBook, Usage, cost_usd
+from storage.ingest.rows import AgentSighting, LlmCall, SpanRow, TaskRunSighting
 
 STATUS_ERROR = 2
 TERMINAL_STATUSES = ("succeeded", "failed", "canceled")

@@ -17,7 +17,7 @@ trace-id-ratio sampling done upstream by an SDK, which reads the id's own low bi
 
 Where it is decided: the ingest merge of trace summaries sets ``traces.sampled`` when a
 trace is first seen, with its org's percentage at that moment, and turns it to true when a
-span with an error arrives later (``storage._derived_sql.MERGE_TRACES``). So ``sampled``
+span with an error arrives later (``storage.ingest._sql.MERGE_TRACES``). So ``sampled``
 always says whether the trace is (or will be) kept, for queries too, and the sweep below
 only has to delete. Changing an org's percentage applies to traces first seen afterwards.
 """
@@ -33,8 +33,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
+from storage.ingest.rollups import RAW_REFRESH_WINDOW
+from storage.jobs import _sql as q
 from storage.migrate import StorageEngine, recorded_engine
-from storage.rollups import RAW_REFRESH_WINDOW
 from storage.tenancy import DbRole, Scope, act_as
 
 DEFAULT_WINDOW = timedelta(hours=24)
@@ -94,36 +95,6 @@ class SweepReport:
         }
 
 
-# Unsampled traces not pruned yet whose last span ended before the cutoff, oldest first
-# (ix_traces_unsampled_end). Rows an ingest transaction is merging are skipped, not waited
-# for: the merge may turn them to kept, and the next sweep sees them again anyway.
-SELECT_UNSAMPLED = """
-SELECT org_id, trace_id, start_time, end_time FROM traces
- WHERE NOT sampled AND spans_pruned_at IS NULL AND end_time < :cutoff
- ORDER BY end_time LIMIT :limit
-   FOR UPDATE SKIP LOCKED
-"""
-
-# The spans primary key (org_id, trace_id, ...) finds each trace's spans; every span of a
-# trace starts within [trace start, trace end]; the batch's overall range, given as
-# parameters, lets the planner skip partitions (chunks) outside it.
-DELETE_SPANS = """
-DELETE FROM spans AS s
- USING unnest(CAST(:org_ids AS uuid[]), CAST(:trace_ids AS bytea[]),
-              CAST(:starts AS timestamptz[]), CAST(:ends AS timestamptz[]))
-       AS b(org_id, trace_id, lo, hi)
- WHERE s.org_id = b.org_id AND s.trace_id = b.trace_id
-   AND s.start_time >= b.lo AND s.start_time <= b.hi
-   AND s.start_time >= :lo AND s.start_time <= :hi
-"""
-
-MARK_PRUNED = """
-UPDATE traces AS t SET spans_pruned_at = :now
-  FROM unnest(CAST(:org_ids AS uuid[]), CAST(:trace_ids AS bytea[])) AS b(org_id, trace_id)
- WHERE t.org_id = b.org_id AND t.trace_id = b.trace_id
-"""
-
-
 def sweep_traces(
     engine: Engine,
     now: datetime,
@@ -168,7 +139,7 @@ def sweep_traces(
 
 
 def _sweep_batch(conn: Connection, cutoff: datetime, now: datetime, limit: int) -> tuple[int, int]:
-    rows = conn.execute(text(SELECT_UNSAMPLED), {"cutoff": cutoff, "limit": limit}).all()
+    rows = conn.execute(text(q.SELECT_UNSAMPLED), {"cutoff": cutoff, "limit": limit}).all()
     if not rows:
         return 0, 0
     org_ids: list[uuid.UUID] = [r.org_id for r in rows]
@@ -176,7 +147,7 @@ def _sweep_batch(conn: Connection, cutoff: datetime, now: datetime, limit: int) 
     starts: list[datetime] = [r.start_time for r in rows]
     ends: list[datetime] = [r.end_time for r in rows]
     deleted = conn.execute(
-        text(DELETE_SPANS),
+        text(q.DELETE_SPANS),
         {
             "org_ids": org_ids,
             "trace_ids": trace_ids,
@@ -186,5 +157,5 @@ def _sweep_batch(conn: Connection, cutoff: datetime, now: datetime, limit: int) 
             "hi": max(ends),
         },
     ).rowcount
-    conn.execute(text(MARK_PRUNED), {"now": now, "org_ids": org_ids, "trace_ids": trace_ids})
+    conn.execute(text(q.MARK_PRUNED), {"now": now, "org_ids": org_ids, "trace_ids": trace_ids})
     return len(rows), deleted

@@ -47,8 +47,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from sqlalchemy import Connection, Engine
 
-from storage import _job_runs as runs
-from storage._job_runs import ABANDONED, LOCK_NAMESPACE, JobStatus, latest_runs, lock_key
+from storage.jobs import _runs as runs
+from storage.jobs._runs import ABANDONED, LOCK_NAMESPACE, JobStatus, latest_runs, lock_key
 from storage.tenancy import DbRole, Scope, act_as
 
 __all__ = [

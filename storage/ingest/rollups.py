@@ -34,9 +34,9 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from storage import hist
-from storage._derive import CostItem
-from storage._ingest_sql import NsTime, copy_rows
-from storage.rows import EventRow, MetricPointRow, SpanRow
+from storage.ingest._derive import CostItem
+from storage.ingest._sql import ROLLUP_LOCK, NsTime, copy_rows
+from storage.ingest.rows import EventRow, MetricPointRow, SpanRow
 from storage.schema import (
     FAMILIES,
     LEVEL_INTERVALS,
@@ -486,11 +486,7 @@ async def write_rollups(
         await copy_rows(conn, _temp(family), TEMP_COLUMNS[family.name], family_rows)
         if family.recompute:
             orgs = sorted({r[1] for r in family_rows})
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtext('aeos.rollup.' || %s), hashtext(o::text)) "
-                "FROM unnest(%s::uuid[]) AS o ORDER BY o",
-                (family.name, orgs),
-            )
+            await conn.execute(ROLLUP_LOCK, (family.name, orgs))
         statements.extend(STATEMENTS[family.name])
     if statements:
         await conn.execute(";\n".join(statements).encode())

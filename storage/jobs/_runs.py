@@ -17,44 +17,16 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from storage.jobs import _sql as q
 from storage.tenancy import DbRole, Scope, act_as
 
-_log = logging.getLogger("storage.scheduler")
+_log = logging.getLogger("storage.jobs.scheduler")
 
 #: First key of the two-key advisory locks of jobs ("AEOJ"); the second is the job's hash.
 #: (The two-key space is apart from the one-key locks, such as the migrations' lock.)
 LOCK_NAMESPACE = 0x4145_4F4A
 KEEP_RUNS = timedelta(days=30)
 ABANDONED = "the process running this job ended before it finished"
-
-TRY_LOCK = "SELECT pg_try_advisory_lock(:ns, :key)"
-UNLOCK = "SELECT pg_advisory_unlock(:ns, :key)"
-LAST_START = """
-SELECT max(started_at) AS last, clock_timestamp() AS now FROM scheduler_runs WHERE job = :job
-"""
-# Called holding the job's lock: a run still marked running is nobody's any more.
-CLOSE_ABANDONED = """
-UPDATE scheduler_runs SET status = 'failed', finished_at = clock_timestamp(), error = :error
- WHERE job = :job AND status = 'running'
-"""
-START = """
-INSERT INTO scheduler_runs (job, started_at, instance) VALUES (:job, clock_timestamp(), :instance)
-RETURNING started_at
-"""
-FINISH = """
-UPDATE scheduler_runs SET finished_at = clock_timestamp(), status = :status,
-       summary = CAST(:summary AS jsonb), error = :error
- WHERE job = :job AND started_at = :started_at
-"""
-FORGET_OLD = (
-    "DELETE FROM scheduler_runs WHERE job = :job AND started_at < clock_timestamp() - :keep"
-)
-LATEST = """
-SELECT DISTINCT ON (r.job) r.job, r.started_at, r.instance, r.finished_at, r.status, r.summary,
-       r.error, (SELECT max(o.finished_at) FROM scheduler_runs o
-                  WHERE o.job = r.job AND o.status = 'ok') AS last_success_at
-  FROM scheduler_runs r ORDER BY r.job, r.started_at DESC
-"""
 
 
 def lock_key(job: str) -> int:
@@ -64,7 +36,7 @@ def lock_key(job: str) -> int:
 
 def try_lock(conn: Connection, job: str) -> bool:
     """Takes the job's session-level lock if free; commits (no transaction stays open)."""
-    got = conn.execute(text(TRY_LOCK), {"ns": LOCK_NAMESPACE, "key": lock_key(job)}).scalar_one()
+    got = conn.execute(text(q.TRY_LOCK), {"ns": LOCK_NAMESPACE, "key": lock_key(job)}).scalar_one()
     conn.commit()
     return bool(got)
 
@@ -73,7 +45,7 @@ def unlock(conn: Connection, job: str) -> None:
     """Releases the job's lock; a connection that cannot is dropped, never pooled."""
     try:
         conn.rollback()
-        conn.execute(text(UNLOCK), {"ns": LOCK_NAMESPACE, "key": lock_key(job)})
+        conn.execute(text(q.UNLOCK), {"ns": LOCK_NAMESPACE, "key": lock_key(job)})
         conn.commit()
     except Exception:  # a broken session holds no lock any more
         _log.warning("could not release the lock of job %s; dropping the connection", job)
@@ -82,7 +54,7 @@ def unlock(conn: Connection, job: str) -> None:
 
 def due_in(conn: Connection, job: str, interval: timedelta) -> timedelta:
     """How long until the job is due: its last start by anyone plus ``interval``."""
-    row = conn.execute(text(LAST_START), {"job": job}).one()
+    row = conn.execute(text(q.LAST_START), {"job": job}).one()
     if row.last is None:
         return timedelta(0)
     remaining: timedelta = row.last + interval - row.now
@@ -91,13 +63,13 @@ def due_in(conn: Connection, job: str, interval: timedelta) -> timedelta:
 
 def close_abandoned(conn: Connection, job: str) -> None:
     """Closes as failed the runs a dead process left ``running`` (call holding the lock)."""
-    conn.execute(text(CLOSE_ABANDONED), {"job": job, "error": ABANDONED})
+    conn.execute(text(q.CLOSE_ABANDONED), {"job": job, "error": ABANDONED})
 
 
 def start(conn: Connection, job: str, instance: str) -> datetime:
     """Records that ``instance`` starts the job now; returns the start (database clock)."""
     started_at: datetime = conn.execute(
-        text(START), {"job": job, "instance": instance}
+        text(q.START), {"job": job, "instance": instance}
     ).scalar_one()
     return started_at
 
@@ -112,7 +84,7 @@ def finish(
 ) -> None:
     """Records how the run ended, and forgets the job's runs older than ``KEEP_RUNS``."""
     conn.execute(
-        text(FINISH),
+        text(q.FINISH),
         {
             "status": status,
             "summary": json.dumps(summary),
@@ -121,7 +93,7 @@ def finish(
             "started_at": started_at,
         },
     )
-    conn.execute(text(FORGET_OLD), {"job": job, "keep": KEEP_RUNS})
+    conn.execute(text(q.FORGET_OLD), {"job": job, "keep": KEEP_RUNS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,4 +113,4 @@ class JobStatus:
 def latest_runs(conn: Connection) -> dict[str, JobStatus]:
     """The latest run of every job ever run, by job name (acts as ``aeos_support``)."""
     act_as(conn, Scope(DbRole.SUPPORT))
-    return {row.job: JobStatus(*row) for row in conn.execute(text(LATEST))}
+    return {row.job: JobStatus(*row) for row in conn.execute(text(q.LATEST))}
