@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Engine, text
 
 from query_api import paging
@@ -25,6 +25,10 @@ API_VERSION = "0.1.0"
 
 class Health(BaseModel):
     """Liveness and readiness answer."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"status": "ok", "storage_engine": "timescale"}]}
+    )
 
     status: str
     storage_engine: str | None = None

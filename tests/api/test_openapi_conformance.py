@@ -75,3 +75,24 @@ def test_every_operation_conforms(api_unlimited: RunningApi) -> None:
     for operation in operations:
         headers = staff if operation.path.startswith("/v1/staff/") else tenant
         _check_operation(api, operation, headers, str(org.org_id))
+
+
+def test_document_is_complete(api: RunningApi) -> None:
+    document = api.client.get("/openapi.json").json()
+    assert "bearer" in str(document["components"]["securitySchemes"]).lower()
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            where = f"{method.upper()} {path}"
+            assert operation.get("description"), f"{where}: no description (docstring)"
+            responses = operation["responses"]
+            assert any(code.startswith("2") for code in responses), where
+            for code, response in responses.items():
+                if code[0] in "45":
+                    content = response["content"]
+                    assert list(content) == ["application/problem+json"], where
+                    assert content["application/problem+json"]["example"]["status"] == int(code)
+            if path.startswith("/v1/"):
+                assert {"401", "403", "422", "429"} <= set(responses), where
+            for param in operation.get("parameters", []):
+                if param["in"] == "path" and param["name"] == "org_id":
+                    assert param["schema"]["type"] == "string", where
