@@ -110,3 +110,20 @@ def test_job_log_summary_is_one_short_line() -> None:
     assert line.endswith("…")
     assert short_summary({"nested": {"only": 1}}) == ""
     assert short_summary({"ok": True, "n": 1}) == ": ok=True n=1"
+
+
+def test_api_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    from query_api.settings import ApiSettings
+
+    monkeypatch.setenv("AEOS_API_OIDC_JWKS_URL", "https://api.workos.com/sso/jwks/client_1")
+    with pytest.raises(ValidationError, match="AEOS_API_OIDC_ISSUERS"):
+        ApiSettings()
+    monkeypatch.setenv("AEOS_API_OIDC_ISSUERS", "https://a.example, https://b.example")
+    assert ApiSettings().oidc_issuers == ["https://a.example", "https://b.example"]
+    monkeypatch.setenv("AEOS_API_OIDC_ISSUERS", '["https://c.example"]')
+    assert ApiSettings().oidc_issuers == ["https://c.example"]
+    monkeypatch.setenv("AEOS_API_RATE_PER_MINUTE", "-1")
+    with pytest.raises(ValidationError, match="rate_per_minute"):
+        ApiSettings()
