@@ -71,7 +71,14 @@ class JwksCache:
             age = time.monotonic() - self._fetched_at
             if (force and age < self._cooldown) or (not force and age <= self._ttl):
                 return  # another request just fetched it
-            self._keys = await self._fetch()
+            try:
+                self._keys = await self._fetch()
+            except ApiError:
+                if not self._keys:
+                    raise
+                # The issuer is unreachable but we know its keys: keep them a while.
+                self._fetched_at = time.monotonic() - self._ttl + self._cooldown
+                return
             self._fetched_at = time.monotonic()
 
     async def _fetch(self) -> dict[str, jwt.PyJWK]:
@@ -189,9 +196,9 @@ class OidcVerifier:
             role: PrincipalRole = identity.system_role  # type: ignore[assignment]  # CHECK
         else:
             role = "admin" if claims.get("role") == "admin" else "member"
-        return Principal(
-            "user", role, identity.org_id, None, identity.user_id, identity.email or subject
-        )
+        # The email when the token carries one (a JWT template), else the IdP subject.
+        shown = identity.email if isinstance(claims.get("email"), str) else str(subject)
+        return Principal("user", role, identity.org_id, None, identity.user_id, shown)
 
 
 def _sign_in(engine: Engine, claims: dict[str, Any]) -> UserIdentity | None:

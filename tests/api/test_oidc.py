@@ -41,6 +41,13 @@ class Jwks:
     keys: list[dict[str, Any]] = field(default_factory=list)
     fetches: int = 0
     url: str = ""
+    server: ThreadingHTTPServer | None = None
+
+    def go_down(self) -> None:
+        """The issuer's JWKS endpoint stops answering."""
+        assert self.server is not None
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def _rsa() -> rsa.RSAPrivateKey:
@@ -77,6 +84,7 @@ def jwks() -> Iterator[Jwks]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     doc.url = f"http://127.0.0.1:{server.server_address[1]}/sso/jwks/client_123"
+    doc.server = server
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -161,7 +169,7 @@ def test_valid_tokens_sign_in_and_create_the_user_once(oidc_api: RunningApi, jwk
     assert jwks.fetches == 1  # cached
     # A token without email: the subject stands in for it.
     bob = oidc_api.get("/v1/me", _token(rsa_key, "k1", sub="user_01HBOB")).json()
-    assert bob["subject"] == "user_01hbob"
+    assert bob["subject"] == "user_01HBOB"
 
 
 def test_tokens_refused(oidc_api: RunningApi, jwks: Jwks) -> None:
@@ -242,6 +250,24 @@ def test_staff_rights_come_from_the_users_table(oidc_api: RunningApi, jwks: Jwks
     # Staff sign in even from a session with no org at all.
     no_org = oidc_api.get("/v1/me", _token(key, "k1", org_id=None)).json()
     assert (no_org["role"], no_org["org_id"]) == ("alias_support", None)
+
+
+def test_cached_keys_outlive_an_unreachable_issuer(database: Database, jwks: Jwks) -> None:
+    settings = ApiSettings(
+        oidc_jwks_url=jwks.url, oidc_issuers=[ISSUER], oidc_jwks_cache_seconds=0
+    )  # every request would refresh the key set
+    running = start_api(database, settings)
+    try:
+        org = running.make_org()
+        _map_org(running, org.name)
+        key = _rsa()
+        jwks.keys = [_jwk(key, "k1")]
+        assert running.get("/v1/me", _token(key, "k1")).status_code == 200
+        jwks.go_down()
+        assert running.get("/v1/me", _token(key, "k1")).status_code == 200
+        assert running.get("/v1/me", _token(_rsa(), "k9")).status_code == 401
+    finally:
+        running.stop()
 
 
 def test_jwks_unreachable_is_unavailable(database: Database) -> None:
