@@ -14,7 +14,7 @@ from fastapi.routing import APIRoute
 
 from query_api.deps import STAFF_ORG_PREFIX
 from query_api.routes import ROUTERS, TENANT_PREFIX
-from storage import admin
+from storage import DbRole, Scope, admin, scoped_transaction
 from storage.database import Database
 from storage.errors import NotFoundError
 
@@ -36,7 +36,7 @@ class DemoKeys:
 
 def demo_keys(db: Database) -> DemoKeys:
     """Creates the demo org if missing, and fresh ingest, member and staff keys for it."""
-    with db.admin_engine().begin() as conn:
+    with scoped_transaction(db.admin_engine(), Scope(DbRole.STAFF)) as conn:
         try:
             org_id = admin.org_id_by_name(conn, DEMO_ORG)
             ingest = admin.create_key(conn, DEMO_ORG, "ingest", "make run demo").plaintext

@@ -26,7 +26,7 @@ from aeos.jobs import service_jobs
 from aeos.serve import Part, ServeOptions, run
 from otlp_receiver.settings import ReceiverSettings
 from query_api.settings import ApiSettings
-from storage import admin
+from storage import DbRole, Scope, admin, scoped_transaction
 from storage.database import Database, open_database
 from storage.errors import StorageError
 from storage.jobs import scheduler
@@ -121,7 +121,11 @@ def orgs_create(
     """Create an org; prints its id, a new ingest key and a new admin key (shown once)."""
     if plan not in PLANS:
         _fail(f"unknown plan {plan!r}; expected one of {', '.join(PLANS)}")
-    with _database() as db, _storage_errors(), db.admin_engine().begin() as conn:
+    with (
+        _database() as db,
+        _storage_errors(),
+        scoped_transaction(db.admin_engine(), Scope(DbRole.STAFF)) as conn,
+    ):
         org = admin.create_org(conn, name, plan)
     _print_json(
         {
@@ -139,7 +143,11 @@ def orgs_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List all orgs with their plan and number of active keys."""
-    with _database() as db, _storage_errors(), db.admin_engine().begin() as conn:
+    with (
+        _database() as db,
+        _storage_errors(),
+        scoped_transaction(db.admin_engine(), Scope(DbRole.STAFF)) as conn,
+    ):
         rows = admin.list_orgs(conn)
     if as_json:
         _print_json([dataclasses.asdict(row) for row in rows])
@@ -163,7 +171,11 @@ def orgs_set_sampling(
 
     Traces with an error are always kept. It applies to traces first seen from now on.
     """
-    with _database() as db, _storage_errors(), db.admin_engine().begin() as conn:
+    with (
+        _database() as db,
+        _storage_errors(),
+        scoped_transaction(db.admin_engine(), Scope(DbRole.STAFF)) as conn,
+    ):
         stored = admin.set_trace_sample_percent(conn, org, percent)
     _print_json({"org": org.strip(), "trace_sample_percent": str(stored)})
 
@@ -200,7 +212,11 @@ def orgs_set_retention(
 ) -> None:
     """Override an org's retention windows (no CLASS=DAYS: show them); prints the windows."""
     parsed = parse_retention_changes(changes or [])
-    with _database() as db, _storage_errors(), db.admin_engine().begin() as conn:
+    with (
+        _database() as db,
+        _storage_errors(),
+        scoped_transaction(db.admin_engine(), Scope(DbRole.STAFF)) as conn,
+    ):
         windows = admin.set_retention(conn, name, parsed)
     _print_json(_windows_dict(windows))
 
@@ -235,7 +251,7 @@ def retention_run(
     with _database() as db, _storage_errors():
         org_id = None
         if org is not None:
-            with db.admin_engine().begin() as conn:
+            with scoped_transaction(db.admin_engine(), Scope(DbRole.STAFF)) as conn:
                 org_id = admin.org_id_by_name(conn, org)
         engine = db.app_engine(pool_size=2, max_overflow=0)  # the run's lock + a step
         try:
@@ -262,7 +278,11 @@ def keys_create(
     """Create an API key; prints it once (only its hash is stored)."""
     if role not in KEY_ROLES:
         _fail(f"unknown role {role!r}; expected one of {', '.join(KEY_ROLES)}")
-    with _database() as db, _storage_errors(), db.admin_engine().begin() as conn:
+    with (
+        _database() as db,
+        _storage_errors(),
+        scoped_transaction(db.admin_engine(), Scope(DbRole.STAFF)) as conn,
+    ):
         key = admin.create_key(conn, org, role, name)
     _print_json(
         {
@@ -282,7 +302,11 @@ def keys_revoke(
     ],
 ) -> None:
     """Revoke an API key; it stops working at once."""
-    with _database() as db, _storage_errors(), db.admin_engine().begin() as conn:
+    with (
+        _database() as db,
+        _storage_errors(),
+        scoped_transaction(db.admin_engine(), Scope(DbRole.STAFF)) as conn,
+    ):
         revoked_id, revoked_at, changed = admin.revoke_key(conn, key_id)
     _print_json({"key_id": revoked_id, "revoked_at": revoked_at, "already_revoked": not changed})
 
@@ -314,7 +338,11 @@ def jobs_list(
 ) -> None:
     """List the periodic jobs with their interval and their latest run (by any process)."""
     jobs = service_jobs(load_settings(StorageSettings))
-    with _database() as db, _storage_errors(), db.admin_engine().begin() as conn:
+    with (
+        _database() as db,
+        _storage_errors(),
+        scoped_transaction(db.admin_engine(), Scope(DbRole.SUPPORT)) as conn,
+    ):
         latest = scheduler.latest_runs(conn)
     rows = [_job_row(job, latest.get(job.name)) for job in jobs]
     if as_json:
@@ -445,7 +473,11 @@ def demo(
 
     receiver = load_settings(ReceiverSettings)
     target = endpoint or f"{receiver.host}:{receiver.grpc_port}"
-    with _database() as db, _storage_errors(), db.admin_engine().begin() as conn:
+    with (
+        _database() as db,
+        _storage_errors(),
+        scoped_transaction(db.admin_engine(), Scope(DbRole.STAFF)) as conn,
+    ):
         keys = [_demo_key(conn, name) for name in demo_org_names(orgs)]
     options = DemoOptions(
         target, keys, agents, rate, parse_duration(duration), parse_duration(backfill), seed

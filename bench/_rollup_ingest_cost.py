@@ -29,7 +29,7 @@ from sqlalchemy.engine import URL
 
 from bench._rollup_load import load, new_world
 from bench.ingest import build_request, drive
-from storage import admin
+from storage import DbRole, Scope, admin, scoped_transaction
 from storage.database import Database
 from storage.embedded import EmbeddedPostgres
 from storage.migrate import migrate
@@ -77,7 +77,7 @@ def measure_ingest_cost(pg: EmbeddedPostgres, tmp: Path, rounds: int, seconds: f
     url = pg.ensure_database("bench_ingest_cost")
     migrate(url, EngineChoice.POSTGRES)
     db = Database(url, TEST_APP_PASSWORD)
-    with db.admin_engine().begin() as conn:
+    with scoped_transaction(db.admin_engine(), Scope(DbRole.STAFF)) as conn:
         key = admin.create_org(conn, "ingest-cost", "enterprise").ingest_key.plaintext
     db.close()
     rng = random.Random(42)

@@ -33,6 +33,7 @@ from storage.ingest.writer import IngestWriter
 from storage.jobs.partitions import ensure_partitions
 from storage.migrate import migrate
 from storage.settings import EngineChoice
+from storage.tenancy import DbRole, Scope, act_as
 from tests.conftest import TEST_APP_PASSWORD
 
 SPANS_PER_TRACE = 10
@@ -218,9 +219,11 @@ def new_world(url: URL, orgs: int, spans: int, since: datetime, until: datetime,
     db = Database(url, TEST_APP_PASSWORD)
     with db.admin_engine().begin() as conn:
         conn.execute(text(f"ALTER ROLE aeos_app LOGIN PASSWORD '{TEST_APP_PASSWORD}'"))
+        act_as(conn, Scope(DbRole.STAFF))  # the rest of this transaction administers orgs
         ids = [admin.create_org(conn, f"{prefix}-{i:02d}", "enterprise").org_id
                for i in range(orgs)]  # fmt: skip
     with db.admin_engine().begin() as conn:
+        act_as(conn, Scope(DbRole.WORKER))
         ensure_partitions(conn, until, behind=until - since + timedelta(days=1))
     since_ns, until_ns = int(since.timestamp()) * 10**9, int(until.timestamp()) * 10**9
     world = [build_org(org_id, i, n, until_ns)

@@ -42,6 +42,7 @@ from storage.embedded import EmbeddedPostgres, free_port  # noqa: E402
 from storage.ingest import _sql as q  # noqa: E402
 from storage.migrate import migrate  # noqa: E402
 from storage.settings import EngineChoice  # noqa: E402
+from storage.tenancy import DbRole, Scope, act_as  # noqa: E402
 from tests.e2e.conftest import start_service, stop_service  # noqa: E402
 
 RUN_ID = random.Random().getrandbits(40) << 20
@@ -261,6 +262,7 @@ def run_bench(pg: EmbeddedPostgres, admin_url: object, tmp: Path, payloads: list
         from sqlalchemy import text
 
         conn.execute(text("ALTER ROLE aeos_app LOGIN PASSWORD 'bench-app-password'"))
+        act_as(conn, Scope(DbRole.STAFF))  # the rest of this transaction administers orgs
         org = admin.create_org(conn, "bench", "enterprise")
     proc, _env, _banner, (grpc_port, _http, _api) = start_service(
         url, tmp, AEOS_RECEIVER_AUTH_CACHE_SECONDS="60"

@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-from psycopg import AsyncConnection
+
+from storage import PlatformHealthRow, write_platform_health
 
 _log = logging.getLogger(__name__)
 REPORT_EVERY_S = 60.0
@@ -50,13 +51,14 @@ class HealthStats:
         self.commit_seconds_sum += seconds
         self.commit_seconds_max = max(self.commit_seconds_max, seconds)
 
-    def drain(self, queue_items: int) -> list[tuple[Any, ...]]:
+    def drain(self, queue_items: int) -> list[PlatformHealthRow]:
         """Rows for ``platform_health`` since the last call; resets the counters."""
         now = datetime.now(UTC)
         signals = dict(self.signals) or {"all": _Counts()}
         rows = [
-            (now, INSTANCE, name, c.accepted, c.rejected, c.refused, c.requests, queue_items,
-             self.commits, self.commit_seconds_sum, self.commit_seconds_max)
+            PlatformHealthRow(now, INSTANCE, name, c.accepted, c.rejected, c.refused, c.requests,
+                              queue_items, self.commits, self.commit_seconds_sum,
+                              self.commit_seconds_max)
             for name, c in sorted(signals.items())
         ]  # fmt: skip
         self.signals.clear()
@@ -66,20 +68,6 @@ class HealthStats:
 
 STATS = HealthStats()
 
-INSERT = (
-    "INSERT INTO platform_health (time, instance, signal, accepted, rejected, refused, requests, "
-    "queue_items, commits, commit_seconds_sum, commit_seconds_max) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
-)
-
-
-async def write_report(conninfo: str, rows: list[tuple[Any, ...]]) -> None:
-    """Inserts one report (as ``aeos_ingest``)."""
-    async with await AsyncConnection.connect(conninfo, autocommit=True, connect_timeout=5) as conn:
-        await conn.execute("SET ROLE aeos_ingest")
-        async with conn.cursor() as cur:
-            await cur.executemany(INSERT, rows)
-
 
 async def report_forever(conninfo: str, queue_items: Any, every_s: float = REPORT_EVERY_S) -> None:
     """Writes a report every ``every_s`` seconds; a failed report is logged and skipped."""
@@ -87,6 +75,6 @@ async def report_forever(conninfo: str, queue_items: Any, every_s: float = REPOR
         await asyncio.sleep(every_s)
         rows = STATS.drain(queue_items())
         try:
-            await write_report(conninfo, rows)
+            await write_platform_health(conninfo, rows)
         except psycopg.Error as exc:
             _log.warning("platform health report not written: %s", exc)

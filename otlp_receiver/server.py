@@ -40,8 +40,11 @@ class Endpoints:
     http: str
 
 
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handlers (the process owner handles signals)."""
+class QuietSignalsServer(uvicorn.Server):
+    """uvicorn without its own signal handlers (the process owner handles signals).
+
+    The receiver's HTTP server and ``aeos serve``'s API server are both this class.
+    """
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -101,7 +104,7 @@ async def run_receiver(
     )
     await grpc_server.start()
     sock = _reuse_port_socket(settings.host, settings.http_port)
-    http_server = _Server(
+    http_server = QuietSignalsServer(
         uvicorn.Config(_http.create_app(ctx), log_level="warning", lifespan="off", access_log=False)
     )
     http_task = asyncio.create_task(http_server.serve(sockets=[sock]))

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from query_api import paging
 from query_api.deps import STAFF_ORG_PREFIX
@@ -18,7 +18,14 @@ from query_api.openapi import install_openapi
 from query_api.ratelimit import RateLimiter
 from query_api.routes import ROUTERS
 from query_api.settings import ApiSettings
-from storage import JOB_METRICS, DbRole, RetryableStorageError, Scope, scoped_transaction
+from storage import (
+    JOB_METRICS,
+    DbRole,
+    RetryableStorageError,
+    Scope,
+    recorded_engine,
+    scoped_transaction,
+)
 
 API_VERSION = "0.1.0"
 
@@ -64,12 +71,12 @@ def _health_routes(app: FastAPI) -> None:
         """Readiness: the database answers and is migrated."""
         try:
             with scoped_transaction(db, Scope(DbRole.SUPPORT)) as conn:
-                kind = conn.execute(
-                    text("SELECT value FROM aeos_meta WHERE key = 'storage_engine'")
-                ).scalar()
+                kind = recorded_engine(conn)
         except RetryableStorageError:
             raise ApiError(503, "unavailable", "Unavailable", "database unavailable") from None
-        return Health(status="ok", storage_engine=kind)
+        if kind is None:
+            raise ApiError(503, "unavailable", "Unavailable", "database not migrated")
+        return Health(status="ok", storage_engine=kind.value)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics(request: Request) -> Response:

@@ -23,7 +23,8 @@ from sqlalchemy import Connection, Engine, text
 
 from query_api.errors import ApiError, validation_error
 from query_api.ratelimit import RateLimiter, retry_after_seconds
-from storage import DbRole, Scope, authenticate_key, parse_prefix, scoped_transaction
+from storage import DbRole, Scope, parse_prefix, scoped_transaction
+from storage import authenticate as authenticate_key
 
 PrincipalKind = Literal["api_key", "user"]
 PrincipalRole = Literal["admin", "member", "alias_admin", "alias_support"]

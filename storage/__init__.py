@@ -3,10 +3,10 @@
 ``otlp_receiver``, ``query_api``, ``alerting`` and ``dashboards_json`` import only this
 package (an import-linter contract in ``pyproject.toml`` enforces it); ``aeos`` (the
 composition root) and the tests may import any module. Inside, ``storage`` is grouped by
-concern: ``ingest`` (the write path), ``retention``, ``jobs`` (periodic jobs), ``read``
-(readers over an already scoped connection) and ``admin`` (orgs and keys), over the
-infrastructure at the top (database, embedded, migrate, settings, errors, tenancy,
-transaction, auth, keys, hist, schema, migrations).
+concern: ``ingest`` (the write path), ``retention``, ``jobs`` (periodic jobs) and ``read``
+(readers over an already scoped connection), over the modules at the top: the
+infrastructure (database, embedded, migrate, settings, errors, tenancy, transaction,
+auth, keys, hist, schema, migrations) and ``admin`` (orgs and keys, one module).
 """
 
 from __future__ import annotations
@@ -25,10 +25,7 @@ from storage.admin import (
     revoke_key,
     revoke_org_key,
 )
-from storage.admin import (
-    authenticate as authenticate_key,
-)
-from storage.auth import AsyncKeyStore, KeyIdentity
+from storage.auth import AsyncKeyStore, KeyIdentity, authenticate
 from storage.database import APP_ROLE, Database, open_database
 from storage.errors import (
     AccessDeniedError,
@@ -44,6 +41,7 @@ from storage.errors import (
     StorageError,
 )
 from storage.identities import UserIdentity, authenticate_user
+from storage.ingest.health import PlatformHealthRow, write_platform_health
 from storage.ingest.rows import (
     AgentSighting,
     Batch,
@@ -57,7 +55,7 @@ from storage.ingest.rows import (
 from storage.ingest.writer import CommitStats, IngestWriter, QueueFullError, WriteResult
 from storage.jobs.scheduler import METRICS as JOB_METRICS
 from storage.keys import parse_prefix
-from storage.migrate import StorageEngine
+from storage.migrate import StorageEngine, recorded_engine
 from storage.settings import EngineChoice, StorageSettings, parse_database_url
 from storage.tenancy import DbRole, Scope
 from storage.transaction import classify_database_error, scoped_transaction
@@ -92,6 +90,7 @@ __all__ = [
     "NotFoundError",
     "OrgSummary",
     "PermanentStorageError",
+    "PlatformHealthRow",
     "QueueFullError",
     "RetryableStorageError",
     "Scope",
@@ -102,7 +101,7 @@ __all__ = [
     "TaskRunSighting",
     "UserIdentity",
     "WriteResult",
-    "authenticate_key",
+    "authenticate",
     "authenticate_user",
     "classify_database_error",
     "create_key",
@@ -113,7 +112,9 @@ __all__ = [
     "org_id_by_name",
     "parse_database_url",
     "parse_prefix",
+    "recorded_engine",
     "revoke_key",
     "revoke_org_key",
     "scoped_transaction",
+    "write_platform_health",
 ]

@@ -1,8 +1,12 @@
 """Administration of orgs and API keys (the CLI and, later, the admin API).
 
 Every function takes a connection inside a transaction that the caller owns, so that a
-multi-step operation (an org plus its first two keys) commits whole or not at all. They
-act as ``aeos_staff`` (see :mod:`storage.tenancy`): administration needs no more.
+multi-step operation (an org plus its first two keys) commits whole or not at all. The
+caller scopes that transaction, once, to ``aeos_staff``
+(``storage.transaction.scoped_transaction(engine, Scope(DbRole.STAFF))``): these
+functions never switch roles themselves, so exactly one place decides who a transaction
+acts as. Administration needs no more than staff; a narrower role gets
+``AccessDeniedError`` (or, through row-level security, sees fewer orgs).
 """
 
 from __future__ import annotations
@@ -13,18 +17,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Connection, func, insert, select, text, update
+from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy import tuple_ as sa_tuple
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
-from storage.auth import KeyIdentity
 from storage.errors import ConflictError, InvalidInputError, NotFoundError
 from storage.jobs.sampling import keep_threshold
-from storage.keys import NewKey, generate_key, hash_key, parse_prefix
+from storage.keys import NewKey, generate_key, parse_prefix
 from storage.retention.run import OrgWindows, load_windows, merge_overrides
 from storage.schema import KEY_ROLES, PLANS, api_keys, orgs
-from storage.tenancy import DbRole, Scope, act_as
 
 MAX_ORG_NAME = 200
 
@@ -83,7 +85,6 @@ def create_org(conn: Connection, name: str, plan: str = "free") -> CreatedOrg:
         ConflictError: an org with this name exists.
     """
     clean = _validate_org(name, plan)
-    act_as(conn, Scope(DbRole.STAFF))
     try:
         with conn.begin_nested():
             org_id = conn.execute(
@@ -98,7 +99,6 @@ def create_org(conn: Connection, name: str, plan: str = "free") -> CreatedOrg:
 
 def list_orgs(conn: Connection) -> list[OrgSummary]:
     """All orgs, by name, with their number of unrevoked keys."""
-    act_as(conn, Scope(DbRole.STAFF))
     active = (
         select(func.count())
         .where(api_keys.c.org_id == orgs.c.id, api_keys.c.revoked_at.is_(None))
@@ -152,7 +152,6 @@ def org_id_by_name(conn: Connection, name: str) -> uuid.UUID:
     Raises:
         NotFoundError: no such org.
     """
-    act_as(conn, Scope(DbRole.STAFF))
     org_id: uuid.UUID | None = conn.execute(
         select(orgs.c.id).where(orgs.c.name == name.strip())
     ).scalar()
@@ -203,7 +202,6 @@ def revoke_key(conn: Connection, key_ref: str) -> tuple[uuid.UUID, datetime, boo
     Raises:
         NotFoundError: no such key.
     """
-    act_as(conn, Scope(DbRole.STAFF))
     where = _key_filter(key_ref)
     row = conn.execute(select(api_keys.c.id, api_keys.c.revoked_at).where(where)).first()
     if row is None:
@@ -217,18 +215,6 @@ def revoke_key(conn: Connection, key_ref: str) -> tuple[uuid.UUID, datetime, boo
         .returning(api_keys.c.revoked_at)
     ).scalar_one()
     return row.id, revoked_at, True
-
-
-def authenticate(conn: Connection, plaintext: str) -> KeyIdentity | None:
-    """The identity of a presented key, or None if it is unknown, malformed or revoked."""
-    prefix = parse_prefix(plaintext.strip())
-    if prefix is None:
-        return None
-    row = conn.execute(
-        text("SELECT * FROM aeos_authenticate_key(:prefix, :hash)"),
-        {"prefix": prefix, "hash": hash_key(plaintext.strip())},
-    ).first()
-    return KeyIdentity(row.key_id, row.org_id, row.role, row.require_signature) if row else None
 
 
 def _key_filter(key_ref: str) -> ColumnElement[bool]:

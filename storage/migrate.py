@@ -28,6 +28,9 @@ _log = logging.getLogger(__name__)
 
 MIGRATION_LOCK_KEY = 0x4145_4F53  # "AEOS"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+#: The engine a database was migrated for (no parameters: psycopg and SQLAlchemy alike).
+STORAGE_ENGINE = "SELECT value FROM aeos_meta WHERE key = 'storage_engine'"
+_META_EXISTS = "SELECT to_regclass('public.aeos_meta') IS NOT NULL"
 
 
 class StorageEngine(StrEnum):
@@ -107,12 +110,21 @@ def _migrate_locked(conn: Connection, choice: EngineChoice) -> MigrationResult:
 
 
 def recorded_engine(conn: Connection) -> StorageEngine | None:
-    """The engine this database was migrated for, or None if it never was."""
-    exists = conn.execute(text("SELECT to_regclass('public.aeos_meta') IS NOT NULL")).scalar_one()
+    """The engine this database was migrated for, or None if it never was.
+
+    The one lookup of ``aeos_meta.storage_engine``: the migrations, ``Database``, the
+    jobs, retention and ``/readyz`` call it; the async ingest writer runs
+    :data:`STORAGE_ENGINE` (it has no SQLAlchemy connection).
+    """
+    exists = conn.execute(text(_META_EXISTS)).scalar_one()
     if not exists:
         return None
-    value = conn.execute(text("SELECT value FROM aeos_meta WHERE key = 'storage_engine'")).scalar()
-    return StorageEngine(value) if value else None
+    return engine_of(conn.execute(text(STORAGE_ENGINE)).scalar())
+
+
+def engine_of(value: object) -> StorageEngine | None:
+    """The engine an ``aeos_meta.storage_engine`` value names (None: not recorded)."""
+    return StorageEngine(str(value)) if value else None
 
 
 def timescale_available(conn: Connection) -> bool:

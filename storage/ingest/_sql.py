@@ -30,10 +30,16 @@ from psycopg.types.json import set_json_dumps
 
 from storage.ingest._derive import CostItem, TaskRunUpdate, TraceSummary
 from storage.ingest.rows import AgentSighting, EventRow, MetricPointRow, SpanRow
+from storage.tenancy import DbRole
 
-# Every ingest connection acts as the ingest role (granted to the aeos_app login).
-SET_INGEST_ROLE = "SET ROLE aeos_ingest"
-STORAGE_ENGINE = "SELECT value FROM aeos_meta WHERE key = 'storage_engine'"
+# Every ingest connection (writer, platform health) acts as the ingest role for its whole
+# life: the receiver's connections never serve anything else.
+SET_INGEST_ROLE = f"SET ROLE {DbRole.INGEST.value}"
+INSERT_PLATFORM_HEALTH = (
+    "INSERT INTO platform_health (time, instance, signal, accepted, rejected, refused, requests, "
+    "queue_items, commits, commit_seconds_sum, commit_seconds_max) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
+)
 SELECT_PRICES = (
     "SELECT id, org_id, provider, model_pattern, effective_from, input_per_mtok, "
     "output_per_mtok, cache_read_per_mtok, cache_creation_per_mtok FROM model_prices"

@@ -33,6 +33,15 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from semconv.attributes.damn import DAMN_AGENT_STATUS
+from semconv.attributes.mosaic import (
+    MOSAIC_HANDOFF_FROM_AGENT,
+    MOSAIC_HANDOFF_TO_AGENT,
+    MOSAIC_ROUTING_OUTCOME,
+    MOSAIC_ROUTING_ROUTE,
+)
+from semconv.attributes.uce import UCE_CACHE_HIT, UCE_CONTEXT_SIZE_TOKENS, UCE_OPERATION_NAME
+from semconv.events.damn import DAMN_AGENT_HEARTBEAT
 from storage import hist
 from storage.ingest._derive import CostItem
 from storage.ingest._sql import ROLLUP_LOCK, NsTime, copy_rows
@@ -333,15 +342,15 @@ def span_rollup_rows(
         attrs = s.attributes
         if not attrs:
             continue
-        if (op := _text_attr(attrs, "uce.operation.name")) is not None:
+        if (op := _text_attr(attrs, UCE_OPERATION_NAME)) is not None:
             _add_uce(uce, (minute, org_id, agent, op), attrs, error)
-        if (route := _text_attr(attrs, "mosaic.routing.route")) is not None:
-            outcome = _text_attr(attrs, "mosaic.routing.outcome") or ""
+        if (route := _text_attr(attrs, MOSAIC_ROUTING_ROUTE)) is not None:
+            outcome = _text_attr(attrs, MOSAIC_ROUTING_OUTCOME) or ""
             counts = routes.setdefault((minute, org_id, route, outcome), [0, 0, 0])
             counts[0] += 1
             counts[1 + error] += 1
-        if (to_agent := _text_attr(attrs, "mosaic.handoff.to_agent")) is not None:
-            from_agent = _text_attr(attrs, "mosaic.handoff.from_agent")
+        if (to_agent := _text_attr(attrs, MOSAIC_HANDOFF_TO_AGENT)) is not None:
+            from_agent = _text_attr(attrs, MOSAIC_HANDOFF_FROM_AGENT)
             if from_agent is None:
                 from_agent = agent
             counts = handoffs.setdefault((minute, org_id, from_agent, to_agent), [0, 0])
@@ -377,11 +386,11 @@ def _add_uce(uce: dict[tuple[Any, ...], list[Any]], key: tuple[Any, ...],
         row = uce[key] = [0, 0, 0, 0, 0, None, None, {}]
     row[0] += 1
     row[1] += error
-    hit = attrs.get("uce.cache.hit")
+    hit = attrs.get(UCE_CACHE_HIT)
     if isinstance(hit, bool):
         row[3] += 1
         row[2] += hit
-    size = _number_attr(attrs, "uce.context.size_tokens")
+    size = _number_attr(attrs, UCE_CONTEXT_SIZE_TOKENS)
     if size is not None:
         row[4] += 1
         row[5] = size if row[5] is None else row[5] + size
@@ -390,7 +399,7 @@ def _add_uce(uce: dict[tuple[Any, ...], list[Any]], key: tuple[Any, ...],
         row[7][k] = row[7].get(k, 0) + 1
 
 
-_HEARTBEAT = "damn.agent.heartbeat"
+_HEARTBEAT = DAMN_AGENT_HEARTBEAT
 _STATUSES = frozenset({"online", "offline", "degraded"})
 
 
@@ -400,7 +409,7 @@ def heartbeat_rows(events: Iterable[tuple[uuid.UUID, EventRow]]) -> list[tuple[A
     for org_id, e in events:
         if e.event_type != _HEARTBEAT:
             continue
-        status = e.payload.get("damn.agent.status")
+        status = e.payload.get(DAMN_AGENT_STATUS)
         status = status.lower() if isinstance(status, str) else ""
         key = (_minute(e.time_ns), org_id, e.agent_id or "", status if status in _STATUSES
                else "online")  # fmt: skip

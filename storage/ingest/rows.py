@@ -5,8 +5,9 @@ is cheaper than building a ``datetime`` per row in Python. Ids are raw bytes (16
 trace ids, 8-byte span ids). Rows carry no ``org_id``: a :class:`Batch` belongs to
 exactly one org, the one of the ingest key that sent it.
 
-The row classes are slotted but not frozen: building a frozen dataclass costs about four
-times as much, and one is built per span. Treat them as immutable all the same.
+The six row classes are frozen and slotted: a row cannot change between translation and
+the writer, whichever task holds it. :class:`Batch` is slotted but not frozen, because
+translation fills its lists as it goes; it is handed over once filled and not changed after.
 
 Translation (``otlp_receiver``) builds these; ``storage.ingest.writer`` derives everything
 else (trace summaries, task-run aggregates, cost line items, rollups) from the rows it

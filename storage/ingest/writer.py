@@ -35,6 +35,7 @@ from storage.ingest import _derive, rollups
 from storage.ingest import _sql as q
 from storage.ingest.pricing import Price, PriceBook
 from storage.ingest.rows import Batch
+from storage.migrate import STORAGE_ENGINE, StorageEngine, engine_of
 
 _log = logging.getLogger(__name__)
 
@@ -204,9 +205,10 @@ class IngestWriter:
         q.configure(conn)
         await q.create_temp_tables(conn)
         if self._rollups is None:
-            cur = await conn.execute(q.STORAGE_ENGINE)
+            cur = await conn.execute(STORAGE_ENGINE)
             row = await cur.fetchone()
-            self._rollups = self._maintain_rollups and row is not None and row[0] == "postgres"
+            engine = engine_of(row[0]) if row is not None else None
+            self._rollups = self._maintain_rollups and engine is StorageEngine.POSTGRES
         if self._rollups:
             await rollups.create_temp_tables(conn)
         return conn

@@ -2,7 +2,8 @@
 
 Every query the scheduler runs is here, named. The lock functions work outside a
 transaction (the lock belongs to the session); the others run in the caller's
-transaction, acting as ``aeos_worker`` (``latest_runs`` as ``aeos_support``).
+transaction, which acts as ``aeos_worker`` (for ``latest_runs``, any role that reads
+``scheduler_runs``: worker, staff or support); none of them switches roles.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from storage.jobs import _sql as q
-from storage.tenancy import DbRole, Scope, act_as
 
 _log = logging.getLogger("storage.jobs.scheduler")
 
@@ -111,6 +111,5 @@ class JobStatus:
 
 
 def latest_runs(conn: Connection) -> dict[str, JobStatus]:
-    """The latest run of every job ever run, by job name (acts as ``aeos_support``)."""
-    act_as(conn, Scope(DbRole.SUPPORT))
+    """The latest run of every job ever run, by job name (``conn`` scoped by the caller)."""
     return {row.job: JobStatus(*row) for row in conn.execute(text(q.LATEST))}

@@ -29,10 +29,12 @@ def ensure_partitions(
 ) -> dict[str, int]:
     """Creates the partitions covering ``[now - behind, now + ahead)`` of every raw table.
 
+    ``conn`` is already scoped to ``aeos_worker`` (or is the owner's): this function never
+    switches roles.
+
     Returns:
         The number of partitions created, per table (empty on TimescaleDB).
     """
-    act_as(conn, Scope(DbRole.WORKER))
     if recorded_engine(conn) is not StorageEngine.POSTGRES:
         return {}
     created: dict[str, int] = {}
@@ -47,4 +49,5 @@ def ensure_partitions(
 def maintain_partitions(engine: Engine, now: datetime) -> dict[str, int]:
     """The partition maintenance job: :func:`ensure_partitions` in a transaction of its own."""
     with engine.begin() as conn:
+        act_as(conn, Scope(DbRole.WORKER))
         return ensure_partitions(conn, now)

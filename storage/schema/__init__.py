@@ -78,11 +78,6 @@ PARTITIONED: dict[str, PartitionSpec] = {
     "alert_evaluations": PartitionSpec("time", WEEK),
 }
 
-#: Tables a tenant may write through the API (org admin CRUD) besides reading.
-TENANT_CONFIG_TABLES = frozenset(
-    {"alert_rules", "notification_endpoints", "notifications", "api_keys", "users"}
-)
-
 #: Tables holding rows of exactly one org; each gets row-level security.
 TENANT_TABLES = frozenset(
     t.name for t in metadata.sorted_tables if "org_id" in t.c and t.name not in {"model_prices"}
@@ -102,7 +97,6 @@ __all__ = [
     "ROLLUP_TABLES",
     "RUN_STATUSES",
     "SUBSYSTEMS",
-    "TENANT_CONFIG_TABLES",
     "TENANT_TABLES",
     "Family",
     "Measure",

@@ -40,6 +40,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
+from semconv.attributes.damn import DAMN_AGENT_STATUS
+from semconv.attributes.mosaic import (
+    MOSAIC_HANDOFF_FROM_AGENT,
+    MOSAIC_HANDOFF_TO_AGENT,
+    MOSAIC_ROUTING_OUTCOME,
+    MOSAIC_ROUTING_ROUTE,
+)
+from semconv.attributes.uce import UCE_CACHE_HIT, UCE_CONTEXT_SIZE_TOKENS, UCE_OPERATION_NAME
+from semconv.events.damn import DAMN_AGENT_HEARTBEAT
 from storage.schema._base import created_at, indexed, metadata
 
 ROLLUP_LEVELS = ("1m", "1h", "1d")
@@ -165,7 +174,7 @@ _RED_MEASURES = (
 )
 _DURATION_Q = (Quantiles("duration_hist", "duration", "_ms"),)
 
-_CONTEXT_SIZE = _attr_number("uce.context.size_tokens")
+_CONTEXT_SIZE = _attr_number(UCE_CONTEXT_SIZE_TOKENS)
 
 FAMILIES: tuple[Family, ...] = (
     Family(
@@ -207,19 +216,21 @@ FAMILIES: tuple[Family, ...] = (
         "uce_ops",
         source="spans",
         time="start_time",
-        where="jsonb_typeof(attributes->'uce.operation.name') = 'string'",
+        where=f"jsonb_typeof(attributes->'{UCE_OPERATION_NAME}') = 'string'",
         dims=(
             ("agent_id", "coalesce(agent_id, '')"),
-            ("operation", "attributes->>'uce.operation.name'"),
+            ("operation", f"attributes->>'{UCE_OPERATION_NAME}'"),
         ),
         measures=(
             Measure("op_count", "bigint", "count(*)", "sum"),
             Measure("error_count", "bigint", _count(ERROR), "sum"),
-            Measure("cache_hits", "bigint", _count("attributes->'uce.cache.hit' = 'true'"), "sum"),
+            Measure(
+                "cache_hits", "bigint", _count(f"attributes->'{UCE_CACHE_HIT}' = 'true'"), "sum"
+            ),
             Measure(
                 "cache_lookups",
                 "bigint",
-                _count("jsonb_typeof(attributes->'uce.cache.hit') = 'boolean'"),
+                _count(f"jsonb_typeof(attributes->'{UCE_CACHE_HIT}') = 'boolean'"),
                 "sum",
             ),
             Measure("context_size_count", "bigint", f"count({_CONTEXT_SIZE})", "sum"),
@@ -240,10 +251,10 @@ FAMILIES: tuple[Family, ...] = (
         "mosaic_routes",
         source="spans",
         time="start_time",
-        where="jsonb_typeof(attributes->'mosaic.routing.route') = 'string'",
+        where=f"jsonb_typeof(attributes->'{MOSAIC_ROUTING_ROUTE}') = 'string'",
         dims=(
-            ("route", "attributes->>'mosaic.routing.route'"),
-            ("outcome", f"coalesce({_attr_text('mosaic.routing.outcome')}, '')"),
+            ("route", f"attributes->>'{MOSAIC_ROUTING_ROUTE}'"),
+            ("outcome", f"coalesce({_attr_text(MOSAIC_ROUTING_OUTCOME)}, '')"),
         ),
         measures=(
             Measure("decisions", "bigint", "count(*)", "sum"),
@@ -256,13 +267,13 @@ FAMILIES: tuple[Family, ...] = (
         "mosaic_handoffs",
         source="spans",
         time="start_time",
-        where="jsonb_typeof(attributes->'mosaic.handoff.to_agent') = 'string'",
+        where=f"jsonb_typeof(attributes->'{MOSAIC_HANDOFF_TO_AGENT}') = 'string'",
         dims=(
             (
                 "from_agent",
-                f"coalesce({_attr_text('mosaic.handoff.from_agent')}, agent_id, '')",
+                f"coalesce({_attr_text(MOSAIC_HANDOFF_FROM_AGENT)}, agent_id, '')",
             ),
-            ("to_agent", "attributes->>'mosaic.handoff.to_agent'"),
+            ("to_agent", f"attributes->>'{MOSAIC_HANDOFF_TO_AGENT}'"),
         ),
         measures=(
             Measure("handoffs", "bigint", "count(*)", "sum"),
@@ -274,13 +285,13 @@ FAMILIES: tuple[Family, ...] = (
         "damn_heartbeats",
         source="events",
         time="time",
-        where="event_type = 'damn.agent.heartbeat'",
+        where=f"event_type = '{DAMN_AGENT_HEARTBEAT}'",
         dims=(
             ("agent_id", "coalesce(agent_id, '')"),
             (
                 "status",
-                "CASE WHEN lower(payload->>'damn.agent.status') IN ('online', 'offline', "
-                "'degraded') THEN lower(payload->>'damn.agent.status') ELSE 'online' END",
+                f"CASE WHEN lower(payload->>'{DAMN_AGENT_STATUS}') IN ('online', 'offline', "
+                f"'degraded') THEN lower(payload->>'{DAMN_AGENT_STATUS}') ELSE 'online' END",
             ),
         ),
         measures=(

@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
-from storage import admin
+from storage import DbRole, Scope, admin, scoped_transaction
 from storage.database import Database
 from storage.embedded import free_port
 from storage.migrate import StorageEngine
@@ -56,7 +56,7 @@ class RunningService:
 
     def new_org(self, *, require_signature: bool = False) -> tuple[uuid.UUID, str]:
         """A new org and its ingest key."""
-        with self.db.admin_engine().begin() as conn:
+        with scoped_transaction(self.db.admin_engine(), Scope(DbRole.STAFF)) as conn:
             org = admin.create_org(conn, f"org-{uuid.uuid4().hex[:8]}", "pro")
             if require_signature:
                 conn.execute(

@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from sqlalchemy.engine import URL
 
-from storage import admin
+from storage import DbRole, Scope, admin, scoped_transaction
 from storage.database import Database
 from storage.embedded import EmbeddedPostgres, free_port
 from storage.migrate import migrate
@@ -47,7 +47,7 @@ def own_server(tmp_path: Path) -> Iterator[tuple[EmbeddedPostgres, URL, str]]:
     with psycopg.connect(_conninfo(url), autocommit=True) as conn:
         conn.execute(f"ALTER ROLE aeos_app LOGIN PASSWORD '{TEST_APP_PASSWORD}'")
     db = Database(url, TEST_APP_PASSWORD)
-    with db.admin_engine().begin() as conn:
+    with scoped_transaction(db.admin_engine(), Scope(DbRole.STAFF)) as conn:
         key = admin.create_org(conn, "faulty", "pro").ingest_key.plaintext
     db.close()
     try:

@@ -38,6 +38,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 from opentelemetry.trace import Status, StatusCode
 
 from semconv.signing import SigningAuth
+from storage import DbRole, Scope, scoped_transaction
 from tests.e2e.conftest import RunningService
 
 pytestmark = pytest.mark.slow
@@ -381,7 +382,7 @@ def test_grpc_errors(service: RunningService) -> None:
 
 def test_revoked_key_is_refused(service: RunningService) -> None:
     _, key = service.new_org()
-    with service.db.admin_engine().begin() as conn:
+    with scoped_transaction(service.db.admin_engine(), Scope(DbRole.STAFF)) as conn:
         from storage import admin
 
         admin.revoke_key(

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
-from storage import admin
+from storage.auth import authenticate
 from storage.database import Database
 from storage.embedded import free_port
 from storage.ingest.rows import Batch
@@ -63,8 +63,8 @@ def test_orgs_create_prints_ids_and_working_keys(database: Database) -> None:
     assert out["ingest_key"].startswith("aeos_ik_")
     assert out["admin_key"].startswith("aeos_ak_")
     with database.app_engine().begin() as conn:
-        ingest = admin.authenticate(conn, out["ingest_key"])
-        admin_key = admin.authenticate(conn, out["admin_key"])
+        ingest = authenticate(conn, out["ingest_key"])
+        admin_key = authenticate(conn, out["admin_key"])
     assert ingest is not None
     assert str(ingest.org_id) == out["org_id"]
     assert ingest.role == "ingest"
@@ -123,7 +123,7 @@ def test_keys_create_and_revoke(database: Database) -> None:
     again = aeos("keys", "revoke", key["key_id"], url=_url(database))
     assert json.loads(again.stdout)["already_revoked"] is True
     with database.app_engine().begin() as conn:
-        assert admin.authenticate(conn, key["key"]) is None
+        assert authenticate(conn, key["key"]) is None
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from sqlalchemy.pool import NullPool
 
 from storage.database import Database
 from storage.errors import MigrationError
-from storage.migrate import StorageEngine, migrate
+from storage.migrate import StorageEngine, migrate, recorded_engine
 from storage.schema import PARTITIONED, ROLLUP_TABLES, TENANT_TABLES, metadata
 from storage.settings import EngineChoice
 from tests.conftest import PgServer
@@ -35,8 +35,7 @@ def _is_partition(name: str) -> bool:
 
 
 def _is_timescale(conn: Connection) -> bool:
-    value = conn.execute(text("SELECT value FROM aeos_meta WHERE key = 'storage_engine'")).scalar()
-    return value == "timescale"
+    return recorded_engine(conn) is StorageEngine.TIMESCALE
 
 
 def schema_diff(conn: Connection) -> list[Any]:

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from storage import admin
+from storage import admin, scoped_transaction
 from storage.database import Database
 from storage.errors import InvalidInputError, NotFoundError
 from storage.jobs.partitions import ensure_partitions
@@ -71,7 +71,7 @@ class Org:
 @pytest.fixture
 def orgs(database: Database) -> dict[str, Org]:
     """One org per plan, and a free org whose overrides lengthen spans and shorten events."""
-    with database.admin_engine().begin() as conn:
+    with scoped_transaction(database.admin_engine(), Scope(DbRole.STAFF)) as conn:
         for name, plan in [("free", "free"), ("pro", "pro"), ("ent", "enterprise")]:
             admin.create_org(conn, name, plan)
         admin.create_org(conn, "custom", "free")
@@ -253,6 +253,7 @@ def seed_span_history(db: Database, orgs: dict[str, Org], kind: StorageEngine) -
     """
     with db.admin_engine().begin() as conn:
         if kind is StorageEngine.POSTGRES:
+            act_as(conn, Scope(DbRole.WORKER))  # as the partition job does
             ensure_partitions(conn, MIDNIGHT, behind=timedelta(days=HISTORY), ahead=DAY)
             conn.execute(text("RESET ROLE"))
         for name in ("free", "pro", "ent"):
@@ -723,7 +724,7 @@ def test_the_database_refuses_bad_overrides(
 
 
 def test_admin_refuses_bad_overrides(database: Database, orgs: dict[str, Org]) -> None:
-    with database.admin_engine().begin() as conn:
+    with scoped_transaction(database.admin_engine(), Scope(DbRole.STAFF)) as conn:
         for changes, message in [
             ({"spanz": 3}, "unknown data class 'spanz'"),
             ({"spans": 0}, "outside 1..36500"),

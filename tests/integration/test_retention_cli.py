@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import text
 
-from storage import admin
+from storage import DbRole, Scope, admin, scoped_transaction
 from storage.database import Database
 from storage.migrate import StorageEngine
 from tests.integration.test_cli import _url, aeos
@@ -38,7 +38,7 @@ def two_orgs(database: Database) -> dict[str, uuid.UUID]:
     The clock is the real one here: 10 days is past free's windows (spans 3, events 7)
     and inside enterprise's (spans 14, events 30).
     """
-    with database.admin_engine().begin() as conn:
+    with scoped_transaction(database.admin_engine(), Scope(DbRole.STAFF)) as conn:
         ids = {
             name: admin.create_org(conn, name, plan).org_id
             for name, plan in [("small", "free"), ("big", "enterprise")]

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import ProgrammingError
 
-from storage import admin, hist
+from storage import admin, hist, scoped_transaction
 from storage.database import Database
 from storage.ingest.rollups import cagg_refresh_order
 from storage.ingest.rows import Batch, EventRow, LlmCall, MetricPointRow, SpanRow
@@ -176,7 +176,7 @@ async def _write(db: Database, work: Workload, seed: int) -> None:
 
 
 def _orgs(db: Database) -> list[uuid.UUID]:
-    with db.admin_engine().begin() as conn:
+    with scoped_transaction(db.admin_engine(), Scope(DbRole.STAFF)) as conn:
         return [
             admin.create_org(conn, f"org-{i}-{uuid.uuid4().hex[:6]}", "pro").org_id
             for i in range(2)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from storage import admin
+from storage import DbRole, Scope, admin, scoped_transaction
 from storage.database import Database
 from storage.ingest.rows import Batch, EventRow, LlmCall, SpanRow
 from storage.ingest.writer import IngestWriter
@@ -88,7 +88,7 @@ def ingest(db: Database, *batches: Batch) -> None:
 
 
 def new_org(db: Database, percent: str | None = None) -> uuid.UUID:
-    with db.admin_engine().begin() as conn:
+    with scoped_transaction(db.admin_engine(), Scope(DbRole.STAFF)) as conn:
         created = admin.create_org(conn, f"org-{uuid.uuid4().hex[:8]}", "pro")
         if percent is not None:
             admin.set_trace_sample_percent(conn, created.name, percent)
@@ -299,7 +299,7 @@ def test_the_delete_reads_only_the_partitions_of_its_batch(
     org = new_org(database, "0")
     engine = database.admin_engine()
     if engine_kind is StorageEngine.POSTGRES:
-        with engine.begin() as conn:
+        with scoped_transaction(engine, Scope(DbRole.WORKER)) as conn:
             ensure_partitions(conn, T0, behind=timedelta(days=3), ahead=timedelta(days=3))
     days = [T0 + timedelta(days=d, hours=1) for d in range(-2, 3)]
     trace_ids = [bytes([d + 10]) * 16 for d in range(len(days))]

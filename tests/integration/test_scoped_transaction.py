@@ -14,7 +14,7 @@ from storage.transaction import scoped_transaction
 
 def test_scope_holds_for_the_transaction_and_ends_with_it(database: Database) -> None:
     engine = database.app_engine()
-    with database.admin_engine().begin() as conn:
+    with scoped_transaction(database.admin_engine(), Scope(DbRole.STAFF)) as conn:
         org = admin.create_org(conn, "scoped-a")
     with scoped_transaction(engine, Scope(DbRole.TENANT, org.org_id)) as conn:
         assert conn.execute(text("SELECT current_user")).scalar_one() == "aeos_tenant"

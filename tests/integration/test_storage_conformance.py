@@ -17,10 +17,20 @@ from storage.jobs.partitions import ensure_partitions
 from storage.migrate import StorageEngine
 from storage.schema import PARTITIONED
 from storage.tenancy import DbRole, Scope, act_as
+from storage.transaction import scoped_transaction
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 ORG = uuid.UUID("00000000-0000-0000-0000-00000000000a")
 TIMES = [NOW - timedelta(days=40), NOW, NOW + timedelta(hours=5), NOW + timedelta(days=30)]
+#: Written out per table rather than derived from PARTITIONED, so that a changed
+#: declaration fails here: (aeos_meta's text, the width of each partition or chunk).
+EXPECTED_INTERVALS = {
+    "spans": ("1 day", timedelta(days=1)),
+    "events": ("1 day", timedelta(days=1)),
+    "metric_points": ("1 day", timedelta(days=1)),
+    "cost_line_items": ("7 days", timedelta(days=7)),
+    "alert_evaluations": ("7 days", timedelta(days=7)),
+}
 
 
 def _insert_span(conn: Connection, at: datetime, span_id: bytes) -> int:
@@ -65,9 +75,9 @@ def test_partition_maintenance_places_rows(database: Database, engine_kind: Stor
         act_as(conn, Scope(DbRole.INGEST))
         for i, at in enumerate(TIMES):
             _insert_span(conn, at, bytes([i]) * 8)
-    with app.begin() as conn:
+    with scoped_transaction(app, Scope(DbRole.WORKER)) as conn:
         created = ensure_partitions(conn, NOW, behind=timedelta(days=1), ahead=timedelta(days=2))
-    with app.begin() as conn:
+    with scoped_transaction(app, Scope(DbRole.WORKER)) as conn:
         again = ensure_partitions(conn, NOW, behind=timedelta(days=1), ahead=timedelta(days=2))
     with database.admin_engine().connect() as conn:
         total = conn.execute(text("SELECT count(*) FROM spans")).scalar()
@@ -105,6 +115,27 @@ def test_every_raw_table_is_time_split(database: Database, engine_kind: StorageE
             k: v for k, v in conn.execute(text("SELECT key, value FROM aeos_meta"))
         }
     assert meta["storage_engine"] == engine_kind.value
+    assert set(PARTITIONED) == set(EXPECTED_INTERVALS)
     for table, spec in PARTITIONED.items():
         assert meta[f"partition_column.{table}"] == spec.time_column
-        assert meta[f"partition_interval.{table}"] in {"1 day", "7 days"}
+        assert (meta[f"partition_interval.{table}"], spec.interval) == EXPECTED_INTERVALS[table]
+    with scoped_transaction(database.app_engine(), Scope(DbRole.WORKER)) as conn:
+        ensure_partitions(conn, NOW, behind=timedelta(0), ahead=timedelta(days=1))
+    with database.admin_engine().connect() as conn:
+        for table, (_, interval) in EXPECTED_INTERVALS.items():
+            assert _split_widths(conn, engine_kind, table) == {interval}, table
+
+
+def _split_widths(conn: Connection, engine_kind: StorageEngine, table: str) -> set[timedelta]:
+    """The widths of the table's partitions or chunks as the engine actually made them."""
+    if engine_kind is StorageEngine.TIMESCALE:
+        sql = (
+            "SELECT time_interval FROM timescaledb_information.dimensions "
+            "WHERE hypertable_schema = 'public' AND hypertable_name = :t"
+        )
+    else:
+        sql = (
+            "SELECT range_end - range_start FROM aeos_partition_bounds(CAST(:t AS regclass)) "
+            "WHERE range_end IS NOT NULL"
+        )
+    return set(conn.execute(text(sql), {"t": table}).scalars())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,8 +14,10 @@ from psycopg import sql
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 
-from storage import admin
+from storage import admin, scoped_transaction
+from storage.auth import AsyncKeyStore, KeyIdentity, authenticate
 from storage.database import Database
+from storage.errors import AccessDeniedError
 from storage.tenancy import DbRole, Scope, act_as
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -42,10 +45,10 @@ def _seed_telemetry(conn: Connection, org_id: uuid.UUID, tag: str) -> None:
 
 @pytest.fixture
 def two_orgs(database: Database) -> TwoOrgs:
-    with database.admin_engine().begin() as conn:
+    with scoped_transaction(database.admin_engine(), Scope(DbRole.STAFF)) as conn:
         a = admin.create_org(conn, "org-a", "pro")
         b = admin.create_org(conn, "org-b", "free")
-        conn.execute(text("RESET ROLE"))  # create_org acts as staff; seed as the owner
+        conn.execute(text("RESET ROLE"))  # the transaction acts as staff; seed as the owner
         _seed_telemetry(conn, a.org_id, "a")
         _seed_telemetry(conn, b.org_id, "b")
     return TwoOrgs(a, b)
@@ -240,15 +243,15 @@ def test_keys_authenticate_until_revoked(database: Database, two_orgs: TwoOrgs) 
     app = database.app_engine()
     key = two_orgs.a.ingest_key
     with app.begin() as conn:
-        identity = admin.authenticate(conn, key.plaintext)
+        identity = authenticate(conn, key.plaintext)
         assert identity is not None
         assert (identity.org_id, identity.role) == (two_orgs.a.org_id, "ingest")
-        assert admin.authenticate(conn, key.plaintext + "x") is None
-        assert admin.authenticate(conn, "Bearer nonsense") is None
-    with database.admin_engine().begin() as conn:
+        assert authenticate(conn, key.plaintext + "x") is None
+        assert authenticate(conn, "Bearer nonsense") is None
+    with scoped_transaction(database.admin_engine(), Scope(DbRole.STAFF)) as conn:
         admin.revoke_key(conn, str(key.key_id))
     with app.begin() as conn:
-        assert admin.authenticate(conn, key.plaintext) is None
+        assert authenticate(conn, key.plaintext) is None
     app.dispose()
 
 
@@ -256,3 +259,51 @@ def test_app_role_cannot_read_keys_without_the_function(app: Engine) -> None:
     with pytest.raises(DBAPIError, match="permission denied"), app.begin() as conn:
         act_as(conn, Scope(DbRole.INGEST))
         conn.execute(text("SELECT * FROM api_keys"))
+
+
+def test_the_receiver_and_sync_callers_authenticate_keys_alike(
+    database: Database, two_orgs: TwoOrgs
+) -> None:
+    """AsyncKeyStore.lookup and authenticate run one statement: the same answers."""
+    presented = [
+        two_orgs.a.ingest_key.plaintext,
+        two_orgs.b.admin_key.plaintext,
+        two_orgs.a.ingest_key.plaintext + "x",
+        "aeos_ik_nonsense",
+        "not a key",
+    ]
+
+    async def lookups() -> list[KeyIdentity | None]:
+        store = AsyncKeyStore(database.app_conninfo())
+        try:
+            return [await store.lookup(k) for k in presented]
+        finally:
+            await store.close()
+
+    via_receiver = asyncio.run(lookups())
+    with database.app_engine().begin() as conn:
+        via_sync = [authenticate(conn, k) for k in presented]
+    assert via_receiver == via_sync
+    assert [i.org_id if i else None for i in via_sync] == [
+        two_orgs.a.org_id,
+        two_orgs.b.org_id,
+        None,
+        None,
+        None,
+    ]
+    assert [i.role if i else None for i in via_sync][:2] == ["ingest", "admin"]
+
+
+@pytest.mark.parametrize("role", [DbRole.SUPPORT, DbRole.INGEST])
+def test_admin_functions_never_switch_roles_themselves(
+    database: Database, two_orgs: TwoOrgs, role: DbRole
+) -> None:
+    """Under a role that may not administer, administration fails instead of escalating."""
+    with (
+        pytest.raises(AccessDeniedError),
+        scoped_transaction(database.app_engine(), Scope(role)) as conn,
+    ):
+        admin.create_key(conn, "org-a", "ingest", "should not exist")
+    with scoped_transaction(database.app_engine(), Scope(DbRole.STAFF)) as conn:
+        names = conn.execute(text("SELECT name FROM api_keys")).scalars().all()
+    assert "should not exist" not in names

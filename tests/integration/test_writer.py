@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from storage import admin
+from storage import DbRole, Scope, admin, scoped_transaction
 from storage.database import Database
 from storage.errors import DatabaseUnavailableError
 from storage.ingest.rows import (
@@ -65,7 +65,7 @@ def point(n: int) -> MetricPointRow:
 
 @pytest.fixture
 def org(database: Database) -> uuid.UUID:
-    with database.admin_engine().begin() as conn:
+    with scoped_transaction(database.admin_engine(), Scope(DbRole.STAFF)) as conn:
         return admin.create_org(conn, f"org-{uuid.uuid4().hex[:6]}", "pro").org_id
 
 
