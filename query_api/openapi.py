@@ -72,14 +72,24 @@ def _example(status: str, path: str) -> dict[str, Any]:
 
 
 def _fix_errors(path: str, operation: dict[str, Any]) -> None:
+    # Routes of another API's dialect (``/jaeger``: Grafana's Jaeger data source) answer
+    # their own JSON error envelope for bad parameters, and problem documents for ours.
+    foreign = not path.startswith(("/v1/", "/healthz", "/readyz"))
     for status, response in operation.get("responses", {}).items():
         if str(status)[0] in "45":
-            response["content"] = {
+            content: dict[str, Any] = {
                 PROBLEM_MEDIA_TYPE: {
                     "schema": {"$ref": "#/components/schemas/Problem"},
                     "example": _example(str(status), path),
                 }
             }
+            if foreign:
+                content["application/json"] = response.get("content", {}).get(
+                    "application/json", {"schema": {"type": "object"}}
+                )
+                if "$ref" in str(content["application/json"].get("schema", {})):
+                    content["application/json"] = {"schema": {"type": "object"}}
+            response["content"] = content
 
 
 def _drop_unused(schema: dict[str, Any]) -> None:

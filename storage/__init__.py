@@ -25,6 +25,10 @@ from storage.admin import (
     revoke_key,
     revoke_org_key,
 )
+from storage.alerts import engine as alert_engine
+from storage.alerts import measures as alert_measures
+from storage.alerts import rules as alert_config
+from storage.alerts import spec as alert_spec
 from storage.auth import AsyncKeyStore, KeyIdentity, authenticate
 from storage.database import APP_ROLE, Database, open_database
 from storage.errors import (
@@ -37,6 +41,7 @@ from storage.errors import (
     MigrationError,
     NotFoundError,
     PermanentStorageError,
+    RefusedDataError,
     RetryableStorageError,
     StorageError,
 )
@@ -52,17 +57,54 @@ from storage.ingest.rows import (
     SpanRow,
     TaskRunSighting,
 )
-from storage.ingest.writer import CommitStats, IngestWriter, QueueFullError, WriteResult
+from storage.ingest.writer import (
+    CommitStats,
+    IngestWriter,
+    QueueFullError,
+    WriteResult,
+    WriterHealth,
+)
 from storage.jobs.scheduler import METRICS as JOB_METRICS
 from storage.keys import parse_prefix
 from storage.migrate import StorageEngine, recorded_engine
+from storage.read.critical_path import CriticalPath, PathSegment
+from storage.read.trace_view import TraceAnalysis, TraceTotals
+from storage.read.trace_view import analyse as analyse_trace
+from storage.read.traces import (
+    BROAD_SPAN_SEARCH,
+    BROAD_TRACE_SEARCH,
+    MAX_DEPENDENCY_RANGE,
+    LlmCost,
+    QueryTooBroadError,
+    SpanEvent,
+    SpanFilter,
+    SpanLink,
+    SpanRecord,
+    TaskRunRef,
+    Trace,
+    TraceQuery,
+    TraceSummary,
+    find_traces,
+    get_trace,
+    get_traces,
+    list_operations,
+    list_services,
+    search_traces,
+    service_dependencies,
+)
+from storage.read.traces import Dependency as ServiceDependency
+from storage.read.traces import Operation as ServiceOperation
+from storage.read.traces import task_run as get_task_run
 from storage.settings import EngineChoice, StorageSettings, parse_database_url
 from storage.tenancy import DbRole, Scope
 from storage.transaction import classify_database_error, scoped_transaction
 
 __all__ = [
     "APP_ROLE",
+    "BROAD_SPAN_SEARCH",
+    "BROAD_TRACE_SEARCH",
     "JOB_METRICS",
+    "MAX_DEPENDENCY_RANGE",
     "ORG_KEY_ROLES",
     "AccessDeniedError",
     "AgentSighting",
@@ -73,6 +115,7 @@ __all__ = [
     "ConflictError",
     "CreatedKey",
     "CreatedOrg",
+    "CriticalPath",
     "Database",
     "DatabaseUnavailableError",
     "DbRole",
@@ -85,29 +128,57 @@ __all__ = [
     "KeyIdentity",
     "KeySummary",
     "LlmCall",
+    "LlmCost",
     "MetricPointRow",
     "MigrationError",
     "NotFoundError",
     "OrgSummary",
+    "PathSegment",
     "PermanentStorageError",
     "PlatformHealthRow",
+    "QueryTooBroadError",
     "QueueFullError",
+    "RefusedDataError",
     "RetryableStorageError",
     "Scope",
+    "ServiceDependency",
+    "ServiceOperation",
+    "SpanEvent",
+    "SpanFilter",
+    "SpanLink",
+    "SpanRecord",
     "SpanRow",
     "StorageEngine",
     "StorageError",
     "StorageSettings",
+    "TaskRunRef",
     "TaskRunSighting",
+    "Trace",
+    "TraceAnalysis",
+    "TraceQuery",
+    "TraceSummary",
+    "TraceTotals",
     "UserIdentity",
     "WriteResult",
+    "WriterHealth",
+    "alert_config",
+    "alert_engine",
+    "alert_measures",
+    "alert_spec",
+    "analyse_trace",
     "authenticate",
     "authenticate_user",
     "classify_database_error",
     "create_key",
     "create_org_key",
+    "find_traces",
+    "get_task_run",
+    "get_trace",
+    "get_traces",
+    "list_operations",
     "list_org_keys",
     "list_orgs",
+    "list_services",
     "open_database",
     "org_id_by_name",
     "parse_database_url",
@@ -116,5 +187,7 @@ __all__ = [
     "revoke_key",
     "revoke_org_key",
     "scoped_transaction",
+    "search_traces",
+    "service_dependencies",
     "write_platform_health",
 ]

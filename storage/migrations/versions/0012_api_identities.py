@@ -13,7 +13,7 @@ keeps staff roles out of their reach (a tenant could otherwise mint an ``alias_a
 key in its own org, or see or revoke the staff keys homed there).
 
 Revision ID: 0012
-Revises: 0008
+Revises: 0015
 Create Date: 2026-12-01 20:40:00
 """
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0012"
-down_revision = "0008"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
