@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings
 
 from aeos import _cli_grafana
 from aeos._cli_alerts import alerts_app
+from aeos._cli_users import users_app
 from aeos.jobs import service_jobs
 from aeos.serve import Part, ServeOptions, run
 from otlp_receiver.settings import ReceiverSettings
@@ -59,6 +60,7 @@ app.add_typer(orgs_app, name="orgs")
 app.add_typer(keys_app, name="keys")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(retention_app, name="retention")
+app.add_typer(users_app, name="users")
 _cli_grafana.register(app)
 app.add_typer(alerts_app, name="alerts")
 

@@ -11,8 +11,8 @@ import asyncio
 import contextlib
 import ctypes
 import logging
+import secrets
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -22,21 +22,16 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TextIO
 
-import uvicorn
 from sqlalchemy import Engine
 
+from aeos._api_workers import ApiWorkers
+from aeos._banner import DemoKeys, demo_keys, demo_lines
 from aeos._workers import ReceiverWorkers
-from otlp_receiver.server import QuietSignalsServer
 from otlp_receiver.settings import ReceiverSettings
-from query_api import create_app
 from query_api.settings import ApiSettings
-from storage import DbRole, Scope, admin, scoped_transaction
 from storage.database import Database
-from storage.errors import NotFoundError
 from storage.jobs.partitions import maintain_partitions
 from storage.jobs.scheduler import JobRegistry, Scheduler
-
-DEMO_ORG = "demo"
 
 
 class Part(StrEnum):
@@ -57,16 +52,6 @@ class ServeOptions:
     jobs: JobRegistry = field(default_factory=JobRegistry)  # periodic jobs (aeos.jobs)
 
 
-def demo_ingest_key(db: Database) -> str:
-    """Creates the demo org if missing and a fresh ingest key for it (shown once)."""
-    with scoped_transaction(db.admin_engine(), Scope(DbRole.STAFF)) as conn:
-        try:
-            admin.org_id_by_name(conn, DEMO_ORG)
-        except NotFoundError:
-            return admin.create_org(conn, DEMO_ORG, "pro").ingest_key.plaintext
-        return admin.create_key(conn, DEMO_ORG, "ingest", "make run demo").plaintext
-
-
 async def serve(
     db: Database,
     options: ServeOptions,
@@ -78,80 +63,67 @@ async def serve(
     # Partitions for today at once (the scheduler's first turn may find it ran lately).
     maintain_partitions(engine, datetime.now(UTC))
     workers = ReceiverWorkers(options.receiver, db.app_conninfo())
-    if Part.RECEIVER in options.parts:
-        workers.start()  # from the main thread: children get a parent-death signal
+    api = _api_workers(db, options) if Part.API in options.parts else None
     try:
-        await _serve_api(engine, options, announce, workers)
+        if Part.RECEIVER in options.parts:
+            workers.start()  # from the main thread: children get a parent-death signal
+        if api is not None:
+            api.start()
+        await _supervise(engine, options, announce, workers, api)
     finally:
         await asyncio.to_thread(before_stop)  # clients first (demo traffic), then receivers
+        if api is not None:
+            await asyncio.to_thread(api.stop)
         await asyncio.to_thread(workers.stop)
 
 
-def _listen(host: str, port: int) -> socket.socket:
-    """A listening socket for the query API, or a clear error naming the setting."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise RuntimeError(
-            f"the query API could not listen on {host}:{port} ({exc.strerror}); set AEOS_API_PORT"
-        ) from None
-    sock.listen(128)
-    sock.setblocking(False)
-    return sock
+def _api_workers(db: Database, options: ServeOptions) -> ApiWorkers:
+    secret = options.api.cursor_secret
+    # One cursor key for every worker (a cursor from one must work on the others).
+    cursor_secret = secret.get_secret_value() if secret else secrets.token_urlsafe(32)
+    admin_url = db.admin_url.render_as_string(hide_password=False)
+    return ApiWorkers(options.api, admin_url, db.app_password, cursor_secret)
 
 
-async def _serve_api(
-    engine: Engine, options: ServeOptions, announce: Callable[[str], None], workers: ReceiverWorkers
+async def _supervise(
+    engine: Engine,
+    options: ServeOptions,
+    announce: Callable[[str], None],
+    workers: ReceiverWorkers,
+    api: ApiWorkers | None,
 ) -> None:
-    servers: list[uvicorn.Server] = []
-    sockets: list[socket.socket] = []
-    if Part.API in options.parts:
-        sockets.append(_listen(options.api.host, options.api.port))
-        config = uvicorn.Config(create_app(engine), log_level="warning", lifespan="off")
-        servers.append(QuietSignalsServer(config))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    tasks = [
-        asyncio.create_task(s.serve(sockets=[k])) for s, k in zip(servers, sockets, strict=True)
-    ]
-    scheduler = Scheduler(engine, options.jobs)  # with every other process's schedulers
-    maintenance = asyncio.create_task(scheduler.run())
-    while servers and not all(s.started for s in servers):
-        if any(t.done() for t in tasks):
-            break
-        await asyncio.sleep(0.05)
-    for task in tasks:
-        if task.done() and task.exception() is not None:
-            raise RuntimeError(f"a part failed to start: {task.exception()}")
-    if any(t.done() for t in tasks):
-        raise RuntimeError("the query API failed to start")
+    # The first API worker runs the periodic jobs (their metrics are served there);
+    # without the API this process does, with every other process's schedulers.
+    scheduler = Scheduler(engine, options.jobs) if api is None else None
+    maintenance = asyncio.create_task(scheduler.run()) if scheduler is not None else None
     announce("ready")
     while not stop.is_set():
         workers.supervise()
+        if api is not None:
+            api.supervise()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=1.0)
-    for server in servers:
-        server.should_exit = True
-    scheduler.stop()  # waits (bounded) for a running job
-    await asyncio.gather(*tasks, maintenance, return_exceptions=True)
+    if scheduler is not None and maintenance is not None:
+        scheduler.stop()  # waits (bounded) for a running job
+        await asyncio.gather(maintenance, return_exceptions=True)
 
 
 def print_banner(
     out: TextIO,
     db: Database,
     options: ServeOptions,
-    demo_key: str | None,
+    demo: DemoKeys | None,
     extra: list[str] | None = None,
+    api_port: int | None = None,
 ) -> None:
-    """Prints the endpoints (and the demo ingest key) for a person to copy."""
+    """Prints the endpoints (and the demo keys with calls to try) for a person to copy."""
     lines = ["AEOS Observability is running."]
     if Part.API in options.parts:
-        base = f"http://{options.api.host}:{options.api.port}"
+        base = f"http://{options.api.host}:{api_port or options.api.port}"
         lines.append(
             f"  Query API      {base}   (GET /healthz, /readyz, /metrics; docs at {base}/docs)"
         )
@@ -170,8 +142,9 @@ def print_banner(
             f"                 data in {db.embedded.data_dir}; superuser password in "
             f"{db.embedded.data_dir / 'superuser.password'}"
         )
-    if demo_key is not None:
-        lines.append(f"  Demo org       '{DEMO_ORG}', ingest key (shown once): {demo_key}")
+    if demo is not None:
+        base = f"http://{options.api.host}:{api_port or options.api.port}"
+        lines.extend(demo_lines(base, demo))
     lines.extend(extra or [])
     lines.append("Press Ctrl-C to stop.")
     print("\n".join(lines), file=out, flush=True)
@@ -222,14 +195,14 @@ def run(db: Database, options: ServeOptions) -> None:
     """Blocks serving until a signal arrives."""
     # One line per job run (a few an hour) is worth seeing by default.
     logging.getLogger("storage.jobs.scheduler").setLevel(logging.INFO)
-    demo_key = demo_ingest_key(db) if options.demo else None
+    demo = demo_keys(db) if options.demo else None
     with_demo = options.demo and Part.RECEIVER in options.parts
     log_dir = db.embedded.data_dir if db.embedded is not None else Path.cwd()
     traffic = _DemoTraffic(options, log_dir)
 
     def ready(_: str) -> None:
         extra = [traffic.start()] if with_demo else []
-        print_banner(sys.stdout, db, options, demo_key, extra)
+        print_banner(sys.stdout, db, options, demo, extra)
 
     try:
         asyncio.run(serve(db, options, ready, traffic.stop))

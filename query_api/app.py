@@ -6,13 +6,14 @@ from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Engine
 
 from query_api import paging
 from query_api.deps import STAFF_ORG_PREFIX
 from query_api.errors import ERROR_RESPONSES, ApiError, install_error_handlers
+from query_api.oidc import OidcVerifier
 from query_api.openapi import install_openapi
 from query_api.ratelimit import RateLimiter
 from query_api.routes import ROUTERS
@@ -31,6 +32,10 @@ API_VERSION = "0.1.0"
 
 class Health(BaseModel):
     """Liveness and readiness answer."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"status": "ok", "storage_engine": "timescale"}]}
+    )
 
     status: str
     storage_engine: str | None = None
@@ -74,9 +79,18 @@ def _health_routes(app: FastAPI) -> None:
         return Health(status="ok", storage_engine=kind.value)
 
     @app.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
-        """Self-metrics of this process in the Prometheus text format (scheduled jobs)."""
-        return Response(generate_latest(JOB_METRICS), media_type=CONTENT_TYPE_LATEST)
+    def metrics(request: Request) -> Response:
+        """Self-metrics in the Prometheus text format (scheduled jobs).
+
+        Under ``aeos serve`` several API processes share the port; each writes its
+        metrics to one directory (``app.state.metrics_dir``) and answers with the sum.
+        """
+        directory: str | None = getattr(request.app.state, "metrics_dir", None)
+        registry = JOB_METRICS
+        if directory is not None:
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
 def create_app(
@@ -101,7 +115,7 @@ def create_app(
     app.state.engine = engine
     app.state.settings = settings
     app.state.limiter = RateLimiter(settings.rate_per_minute, settings.rate_burst)
-    app.state.oidc = None  # OIDC access tokens: see query_api.oidc
+    app.state.oidc = OidcVerifier(settings) if settings.oidc_jwks_url else None
     secret = settings.cursor_secret.get_secret_value() if settings.cursor_secret else None
     paging.configure(secret)
     install_error_handlers(app)

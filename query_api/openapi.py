@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from query_api.errors import PROBLEM_MEDIA_TYPE, Problem
+from query_api.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE, Problem
 
 DESCRIPTION = """\
 Read side of AEOS Observability: the views of each client org and of ALIAS staff.
@@ -28,17 +28,68 @@ rejected parameter in `errors`.
 """
 
 
-def _problem_ref() -> dict[str, Any]:
-    return {"schema": {"$ref": "#/components/schemas/Problem"}}
+_EXAMPLES: dict[str, tuple[str, str, str]] = {
+    "400": (
+        "query-too-broad",
+        "Query too broad",
+        "narrow the range to at most 31 days or add a filter",
+    ),
+    "401": ("unauthorized", "Unauthorized", "unknown or revoked API key"),
+    "403": ("forbidden", "Forbidden", "needs an org admin credential"),
+    "404": ("not-found", "Not found", "no task run 0c6f2b1e-… in this org"),
+    "409": ("conflict", "Conflict", "an org named 'acme' already exists"),
+    "429": (
+        "rate-limited",
+        "Too many requests",
+        "this credential is over its rate limit; retry in 2 s",
+    ),
+    "503": (
+        "unavailable",
+        "Temporarily unavailable",
+        "the database is unavailable or busy; retry shortly",
+    ),
+}
 
 
-def _fix_errors(operation: dict[str, Any]) -> None:
+def _example(status: str, path: str) -> dict[str, Any]:
+    if status == "422":
+        return {
+            "type": PROBLEM_BASE + "validation",
+            "title": "Invalid parameter",
+            "status": 422,
+            "detail": "limit: Input should be less than or equal to 500",
+            "instance": path,
+            "errors": [{"param": "limit", "message": "Input should be less than or equal to 500"}],
+        }
+    kind, title, detail = _EXAMPLES.get(status, ("internal", "Internal error", "the server failed"))
+    return {
+        "type": PROBLEM_BASE + kind,
+        "title": title,
+        "status": int(status),
+        "detail": detail,
+        "instance": path,
+    }
+
+
+def _fix_errors(path: str, operation: dict[str, Any]) -> None:
+    # Routes of another API's dialect (``/jaeger``: Grafana's Jaeger data source) answer
+    # their own JSON error envelope for bad parameters, and problem documents for ours.
+    foreign = not path.startswith(("/v1/", "/healthz", "/readyz"))
     for status, response in operation.get("responses", {}).items():
         if str(status)[0] in "45":
-            example = response.get("content", {}).get(PROBLEM_MEDIA_TYPE, {}).get("example")
-            response["content"] = {PROBLEM_MEDIA_TYPE: _problem_ref()}
-            if example is not None:
-                response["content"][PROBLEM_MEDIA_TYPE]["example"] = example
+            content: dict[str, Any] = {
+                PROBLEM_MEDIA_TYPE: {
+                    "schema": {"$ref": "#/components/schemas/Problem"},
+                    "example": _example(str(status), path),
+                }
+            }
+            if foreign:
+                content["application/json"] = response.get("content", {}).get(
+                    "application/json", {"schema": {"type": "object"}}
+                )
+                if "$ref" in str(content["application/json"].get("schema", {})):
+                    content["application/json"] = {"schema": {"type": "object"}}
+            response["content"] = content
 
 
 def _drop_unused(schema: dict[str, Any]) -> None:
@@ -60,10 +111,10 @@ def install_openapi(app: FastAPI) -> None:
             routes=app.routes,
             tags=app.openapi_tags,
         )
-        for path_item in schema.get("paths", {}).values():
+        for path, path_item in schema.get("paths", {}).items():
             for operation in path_item.values():
                 if isinstance(operation, dict) and "responses" in operation:
-                    _fix_errors(operation)
+                    _fix_errors(path, operation)
         _drop_unused(schema)
 
         components = schema.setdefault("components", {}).setdefault("schemas", {})

@@ -16,6 +16,7 @@ DEFAULT_RATE_BURST = 200
 DEFAULT_MAX_RANGE_DAYS = 400  # a little over the longest plan window (1-day rollups)
 DEFAULT_OIDC_LEEWAY_S = 30  # clock skew tolerated on exp / nbf / iat
 DEFAULT_JWKS_CACHE_S = 300
+DEFAULT_JWKS_COOLDOWN_S = 30
 
 
 def _split(value: object) -> object:
@@ -64,6 +65,10 @@ class ApiSettings(BaseSettings):
     ] = None
     oidc_leeway_seconds: Annotated[int, Field(ge=0, le=300)] = DEFAULT_OIDC_LEEWAY_S
     oidc_jwks_cache_seconds: Annotated[int, Field(ge=0)] = DEFAULT_JWKS_CACHE_S
+    oidc_jwks_refresh_cooldown_seconds: Annotated[
+        float,
+        Field(ge=0, description="Least time between refetches for an unknown key id."),
+    ] = DEFAULT_JWKS_COOLDOWN_S
 
     _split_issuers = field_validator("oidc_issuers", mode="before")(_split)
 

@@ -12,13 +12,18 @@ auth, keys, hist, schema, migrations) and ``admin`` (orgs and keys, one module).
 from __future__ import annotations
 
 from storage.admin import (
+    ORG_KEY_ROLES,
     CreatedKey,
     CreatedOrg,
+    KeySummary,
     OrgSummary,
     create_key,
+    create_org_key,
+    list_org_keys,
     list_orgs,
     org_id_by_name,
     revoke_key,
+    revoke_org_key,
 )
 from storage.alerts import engine as alert_engine
 from storage.alerts import measures as alert_measures
@@ -40,6 +45,7 @@ from storage.errors import (
     RetryableStorageError,
     StorageError,
 )
+from storage.identities import UserIdentity, authenticate_user
 from storage.ingest.health import PlatformHealthRow, write_platform_health
 from storage.ingest.rows import (
     AgentSighting,
@@ -133,6 +139,7 @@ __all__ = [
     "COST_DIMS",
     "JOB_METRICS",
     "MAX_DEPENDENCY_RANGE",
+    "ORG_KEY_ROLES",
     "ORG_SORTS",
     "QUERY_CATALOGUE",
     "AccessDeniedError",
@@ -158,6 +165,7 @@ __all__ = [
     "InvalidInputError",
     "JsonObject",
     "KeyIdentity",
+    "KeySummary",
     "Liveness",
     "LlmCall",
     "LlmCost",
@@ -192,6 +200,7 @@ __all__ = [
     "TraceQuery",
     "TraceSummary",
     "TraceTotals",
+    "UserIdentity",
     "WriteResult",
     "WriterHealth",
     "agent_detail",
@@ -201,9 +210,11 @@ __all__ = [
     "alert_spec",
     "analyse_trace",
     "authenticate",
+    "authenticate_user",
     "classify_database_error",
     "cost_report",
     "create_key",
+    "create_org_key",
     "damn_view",
     "default_step",
     "find_traces",
@@ -215,6 +226,7 @@ __all__ = [
     "list_agents",
     "list_fleets",
     "list_operations",
+    "list_org_keys",
     "list_orgs",
     "list_services",
     "mosaic_view",
@@ -228,6 +240,7 @@ __all__ = [
     "platform_health",
     "recorded_engine",
     "revoke_key",
+    "revoke_org_key",
     "rollup_availability",
     "run_query",
     "scoped_transaction",

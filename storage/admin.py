@@ -18,6 +18,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import tuple_ as sa_tuple
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -235,3 +236,88 @@ def _insert_key(conn: Connection, org_id: uuid.UUID, key: NewKey, name: str) -> 
         .returning(api_keys.c.id)
     ).scalar_one()
     return CreatedKey(key_id, org_id, key.prefix, key.role, key.plaintext)
+
+
+# --- On a connection the caller already scoped (the query API: tenant of the org, or
+# staff); these never switch roles, so row security decides which org they touch.
+
+ORG_KEY_ROLES = ("ingest", "admin", "member")  # what an org admin may create
+
+
+@dataclass(frozen=True, slots=True)
+class KeySummary:
+    """An API key as listed to its org (never its secret or hash)."""
+
+    key_id: uuid.UUID
+    org_id: uuid.UUID
+    prefix: str
+    role: str
+    name: str
+    require_signature: bool
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+_KEY_SUMMARY_COLUMNS = (
+    api_keys.c.id,
+    api_keys.c.org_id,
+    api_keys.c.prefix,
+    api_keys.c.role,
+    api_keys.c.name,
+    api_keys.c.require_signature,
+    api_keys.c.created_at,
+    api_keys.c.last_used_at,
+    api_keys.c.revoked_at,
+)
+
+
+def list_org_keys(
+    conn: Connection,
+    org_id: uuid.UUID,
+    *,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None = None,
+    include_revoked: bool = True,
+) -> list[KeySummary]:
+    """The org's keys, newest first, ``limit`` of them after the keyset ``after``."""
+    query = select(*_KEY_SUMMARY_COLUMNS).where(api_keys.c.org_id == org_id)
+    if not include_revoked:
+        query = query.where(api_keys.c.revoked_at.is_(None))
+    if after is not None:
+        query = query.where(
+            sa_tuple(api_keys.c.created_at, api_keys.c.id) < sa_tuple(after[0], after[1])
+        )
+    rows = conn.execute(
+        query.order_by(api_keys.c.created_at.desc(), api_keys.c.id.desc()).limit(limit)
+    ).all()
+    return [KeySummary(*row) for row in rows]
+
+
+def create_org_key(conn: Connection, org_id: uuid.UUID, role: str, name: str = "") -> CreatedKey:
+    """Creates an ``ingest``, ``admin`` or ``member`` key for ``org_id``.
+
+    Raises:
+        InvalidInputError: another role (staff keys are made with ``aeos keys create``).
+    """
+    if role not in ORG_KEY_ROLES:
+        raise InvalidInputError(
+            f"unknown role {role!r}; expected one of {', '.join(ORG_KEY_ROLES)}"
+        )
+    return _insert_key(conn, org_id, generate_key(role), name.strip())
+
+
+def revoke_org_key(conn: Connection, org_id: uuid.UUID, key_id: uuid.UUID) -> KeySummary:
+    """Revokes a key of ``org_id`` (a key already revoked stays as it was).
+
+    Raises:
+        NotFoundError: no such key in what the connection may see of that org.
+    """
+    where = (api_keys.c.id == key_id) & (api_keys.c.org_id == org_id)
+    conn.execute(
+        update(api_keys).where(where, api_keys.c.revoked_at.is_(None)).values(revoked_at=func.now())
+    )
+    row = conn.execute(select(*_KEY_SUMMARY_COLUMNS).where(where)).first()
+    if row is None:
+        raise NotFoundError(f"no API key {key_id} in this org")
+    return KeySummary(*row)

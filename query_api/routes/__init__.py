@@ -15,6 +15,7 @@ from query_api.routes import (
     costs,
     events,
     jaeger,
+    keys,
     me,
     notification_endpoints,
     notifications,
@@ -36,6 +37,7 @@ def view_routes(router: APIRouter) -> list[tuple[APIRouter, str]]:
 
 ROUTERS: list[tuple[APIRouter, str]] = [
     (me.router, TENANT_PREFIX),
+    *view_routes(keys.router),
     *view_routes(traces.router),
     (jaeger.router, "/jaeger"),
     *view_routes(alert_rules.router),

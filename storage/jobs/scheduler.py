@@ -97,6 +97,7 @@ LAST_SUCCESS = Gauge(
     "When the last successful run of a job (by this process) finished, in Unix seconds.",
     ["job"],
     registry=METRICS,
+    multiprocess_mode="max",  # several API processes share /metrics (aeos._api_workers)
 )
 
 JobFunction = Callable[[Engine, datetime], Mapping[str, Any]]
@@ -255,6 +256,22 @@ def _attempt_locked(
     return result
 
 
+SHORT_SUMMARY_CHARS = 100
+
+
+def short_summary(summary: Mapping[str, Any], limit: int = SHORT_SUMMARY_CHARS) -> str:
+    """``: k=v k=v`` of a summary's top-level scalars, cut at ``limit`` characters."""
+    parts = [
+        f"{key}={value}"
+        for key, value in summary.items()
+        if isinstance(value, int | float | str | bool) or value is None
+    ]
+    text = " ".join(parts)
+    if not text:
+        return ""
+    return ": " + (text if len(text) <= limit else text[: limit - 1] + "…")
+
+
 def _run(engine: Engine, job: Job, instance: str, started_at: datetime, now: datetime) -> Attempt:
     began = time.perf_counter()
     summary: dict[str, Any] = {}
@@ -266,13 +283,14 @@ def _run(engine: Engine, job: Job, instance: str, started_at: datetime, now: dat
         failure = failure_line(exc)
     seconds = time.perf_counter() - began
     outcome = Outcome.OK if error is None else Outcome.FAILED
+    # One short line per run: the whole summary or traceback is in scheduler_runs.
     if error is None:
-        _log.info("job %s ok in %.3fs: %s", job.name, seconds, json.dumps(summary))
+        _log.info("job %s ok in %.3fs%s", job.name, seconds, short_summary(summary))
         LAST_SUCCESS.labels(job.name).set(time.time())
     else:
-        # One line that says it all; the traceback follows (and is in scheduler_runs.error).
+        # One short line per run; the traceback is in scheduler_runs.error (aeos jobs list).
         _log.error("job %s failed in %.3fs: %s", job.name, seconds, failure)
-        _log.info("job %s traceback:\n%s", job.name, error.rstrip())
+        _log.debug("job %s traceback:\n%s", job.name, error.rstrip())
     RUNS.labels(job.name, outcome.value).inc()
     DURATION.labels(job.name).observe(seconds)
     due_in = max(job.interval - timedelta(seconds=seconds), timedelta(0))

@@ -7,6 +7,7 @@ creates an org with ingest, admin and member keys; ``api.staff_key`` an ALIAS st
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -19,10 +20,11 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import APIRouter, FastAPI
+from sqlalchemy import Connection
 
 from query_api.app import create_app
 from query_api.settings import ApiSettings
-from storage import admin
+from storage import DbRole, Scope, admin, scoped_transaction
 from storage.database import Database
 from storage.errors import NotFoundError
 
@@ -63,7 +65,7 @@ class RunningApi:
     def make_org(self, name: str | None = None, plan: str = "free") -> OrgKeys:
         """A new org with an ingest, an admin and a member key."""
         org_name = name or f"org-{uuid.uuid4().hex[:8]}"
-        with self.db.admin_engine().begin() as conn:
+        with self._staff_transaction() as conn:
             org = admin.create_org(conn, org_name, plan)
             member = admin.create_key(conn, org_name, "member", "test member")
         return OrgKeys(
@@ -77,13 +79,17 @@ class RunningApi:
     def staff_key(self, role: str = "alias_admin") -> str:
         """A staff key (``alias_admin`` or ``alias_support``), one per role per test."""
         if role not in self._staff:
-            with self.db.admin_engine().begin() as conn:
+            with self._staff_transaction() as conn:
                 try:
                     admin.org_id_by_name(conn, STAFF_ORG)
                 except NotFoundError:
                     admin.create_org(conn, STAFF_ORG, "enterprise")
                 self._staff[role] = admin.create_key(conn, STAFF_ORG, role, "test").plaintext
         return self._staff[role]
+
+    def _staff_transaction(self) -> contextlib.AbstractContextManager[Connection]:
+        # What the CLI does: administration as the staff role.
+        return scoped_transaction(self.db.admin_engine(), Scope(DbRole.STAFF))
 
     @staticmethod
     def headers(key: str, **extra: str) -> dict[str, str]:

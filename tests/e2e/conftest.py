@@ -107,6 +107,7 @@ def start_service(
         AEOS_API_PORT=str(ports[2]),
         AEOS_RECEIVER_AUTH_CACHE_SECONDS="0",
         AEOS_RECEIVER_WORKERS="2",
+        AEOS_API_WORKERS="2",
     )
     env.update(extra_env)
     proc = subprocess.Popen(

@@ -100,10 +100,13 @@ def test_database_restart_mid_stream_loses_nothing_and_stores_once(
         stop_service(proc)
 
 
-def _receivers(service_pid: int) -> list[psutil.Process]:
+def _receivers(service_pid: int, grpc_port: int) -> list[psutil.Process]:
+    # The receiver workers are the children listening on the OTLP port (the API
+    # workers are multiprocessing children too).
     return [
         c for c in psutil.Process(service_pid).children(recursive=True)
-        if "spawn_main" in " ".join(c.cmdline())  # multiprocessing workers, not its tracker
+        if any(k.laddr and k.laddr.port == grpc_port and k.status == psutil.CONN_LISTEN
+               for k in c.net_connections(kind="tcp"))
     ]  # fmt: skip
 
 
@@ -138,7 +141,7 @@ def test_sigkill_of_a_receiver_loses_no_acknowledged_span(
         for t in threads:
             t.start()
         time.sleep(2)
-        victims = _receivers(proc.pid)
+        victims = _receivers(proc.pid, grpc_port)
         assert len(victims) == 2
         os.kill(victims[0].pid, signal.SIGKILL)
         time.sleep(3)
@@ -153,7 +156,10 @@ def test_sigkill_of_a_receiver_loses_no_acknowledged_span(
             ).fetchone()
         assert set(acked) <= stored
         assert counts == (100 * len(acked),)
-        assert len(_receivers(proc.pid)) == 2  # the dead one was replaced
+        deadline = time.monotonic() + 60  # the dead one is replaced (it listens once ready)
+        while len(_receivers(proc.pid, grpc_port)) != 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(_receivers(proc.pid, grpc_port)) == 2
     finally:
         stop.set()
         stop_service(proc)

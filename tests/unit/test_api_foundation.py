@@ -91,3 +91,39 @@ class _Row(BaseModel):
 def test_csv_cells() -> None:
     rows = [_Row(a=1, b="x,y", c={"z": 1}, d=True), _Row(a=2, b=None, c={}, d=False)]
     assert to_csv(rows, _Row) == 'a,b,c,d\r\n1,"x,y","{""z"":1}",true\r\n2,,{},false\r\n'
+
+
+def test_job_log_summary_is_one_short_line() -> None:
+    from storage.jobs.scheduler import SHORT_SUMMARY_CHARS, short_summary
+
+    summary = {
+        "now": "2026-12-01T20:45:22+00:00",
+        "total_rows": 12,
+        "relations": [{"name": f"spans_p{i}", "rows": i} for i in range(200)],
+        "orgs": {"a": {"spans": 1}},
+        "note": "x" * 500,
+    }
+    line = short_summary(summary)
+    assert line.startswith(": now=2026-12-01T20:45:22+00:00 total_rows=12 note=xxx")
+    assert len(line) <= SHORT_SUMMARY_CHARS + 2
+    assert "\n" not in line
+    assert line.endswith("…")
+    assert short_summary({"nested": {"only": 1}}) == ""
+    assert short_summary({"ok": True, "n": 1}) == ": ok=True n=1"
+
+
+def test_api_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    from query_api.settings import ApiSettings
+
+    monkeypatch.setenv("AEOS_API_OIDC_JWKS_URL", "https://api.workos.com/sso/jwks/client_1")
+    with pytest.raises(ValidationError, match="AEOS_API_OIDC_ISSUERS"):
+        ApiSettings()
+    monkeypatch.setenv("AEOS_API_OIDC_ISSUERS", "https://a.example, https://b.example")
+    assert ApiSettings().oidc_issuers == ["https://a.example", "https://b.example"]
+    monkeypatch.setenv("AEOS_API_OIDC_ISSUERS", '["https://c.example"]')
+    assert ApiSettings().oidc_issuers == ["https://c.example"]
+    monkeypatch.setenv("AEOS_API_RATE_PER_MINUTE", "-1")
+    with pytest.raises(ValidationError, match="rate_per_minute"):
+        ApiSettings()

@@ -46,3 +46,7 @@ def test_wheel_contains_runtime_data(tmp_path: Path) -> None:
         *(f"storage/migrations/versions/{p.name}" for p in versions),
     }
     assert expected <= names, sorted(expected - names)
+    # An SPDX expression (PEP 639), not the deprecated TOML table.
+    [meta] = [n for n in names if n.endswith(".dist-info/METADATA")]
+    metadata = zipfile.ZipFile(wheel).read(meta).decode()
+    assert "License-Expression: LicenseRef-Proprietary" in metadata.splitlines()

@@ -22,7 +22,7 @@ budget steps, endpoint kinds and rotating secrets, durable deliveries.
   notification.
 
 Revision ID: 0014
-Revises: 0008
+Revises: 0013
 Create Date: 2026-12-01 20:40:00
 """
 

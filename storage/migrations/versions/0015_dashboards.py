@@ -26,7 +26,7 @@ SELECT policies of its own. Its logins are always listed in ``db_role_orgs`` (``
 grafana provision`` does both in one transaction), so ``aeos_current_org()`` is pinned.
 
 Revision ID: 0015
-Revises: 0008
+Revises: 0014
 Create Date: 2026-12-01 21:00:00
 """
 

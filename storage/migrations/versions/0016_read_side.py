@@ -8,7 +8,7 @@
   ``UPDATE (status)`` on ``agents`` and nothing more.
 
 Revision ID: 0016
-Revises: 0008
+Revises: 0015
 Create Date: 2026-12-01 21:00:00
 """
 
