@@ -21,6 +21,8 @@ import typer
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
+from aeos import _cli_grafana
+from aeos._cli_alerts import alerts_app
 from aeos.jobs import service_jobs
 from aeos.serve import Part, ServeOptions, run
 from otlp_receiver.settings import ReceiverSettings
@@ -47,7 +49,7 @@ app = typer.Typer(
 orgs_app = typer.Typer(help="Create and list organisations (tenants).", no_args_is_help=True)
 keys_app = typer.Typer(help="Create and revoke API keys.", no_args_is_help=True)
 jobs_app = typer.Typer(
-    help="Periodic jobs (partitions, sampling sweep, retention): their runs; run one now.",
+    help="Periodic jobs (partitions, sampling sweep, retention, alerting): runs; run one now.",
     no_args_is_help=True,
 )
 retention_app = typer.Typer(
@@ -57,6 +59,8 @@ app.add_typer(orgs_app, name="orgs")
 app.add_typer(keys_app, name="keys")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(retention_app, name="retention")
+_cli_grafana.register(app)
+app.add_typer(alerts_app, name="alerts")
 
 EXIT_ERROR = 1
 EXIT_BAD_SETTINGS = 2
@@ -357,6 +361,8 @@ def jobs_list(
             f"{row['job']:16}  {_seconds_text(row['interval_s']):>8}  {when:19}  "
             f"{row['status'] or '-':7}  {seconds:>8}  {row['instance'] or '-'}"
         )
+        if row["failure"]:
+            typer.echo(f"{'':16}  failed: {row['failure']}")
 
 
 def _job_row(job: scheduler.Job, last: scheduler.JobStatus | None) -> dict[str, Any]:
@@ -370,6 +376,7 @@ def _job_row(job: scheduler.Job, last: scheduler.JobStatus | None) -> dict[str, 
         "instance": last.instance if last else None,
         "summary": dict(last.summary) if last else None,
         "error": last.error if last else None,
+        "failure": last.failure if last else None,
         "last_success_at": last.last_success_at if last else None,
     }
 
@@ -416,11 +423,11 @@ def jobs_run(
             "seconds": result.seconds,
             "summary": result.summary,
             "error": result.error,
+            "failure": result.failure,
         }
     )
     if result.outcome is scheduler.Outcome.FAILED:
-        last = (result.error or "").strip().splitlines()[-1:] or ["unknown error"]
-        _fail(f"job {name} failed: {last[0]}")
+        _fail(f"job {name} failed: {result.failure or 'unknown error'}")
 
 
 def _parse_time(raw: str) -> datetime:

@@ -9,15 +9,23 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from alerting.cycle import run_cycle
+from alerting.deliver import run_deliveries
+from alerting.settings import AlertingSettings
 from storage.jobs.partitions import maintain_partitions
 from storage.jobs.sampling import sweep_traces
 from storage.jobs.scheduler import Job, JobRegistry
+from storage.jobs.timescale_jobs import check_timescale_jobs
 from storage.retention.run import run_retention
 from storage.settings import StorageSettings
 
 PARTITIONS_EVERY = timedelta(hours=1)
 SAMPLING_SWEEP_EVERY = timedelta(minutes=5)
 RETENTION_EVERY = timedelta(hours=1)
+TIMESCALE_JOBS_EVERY = timedelta(minutes=1)
+#: Rules have their own intervals (default 1 min, aligned); the job only looks for due ones.
+ALERT_EVALUATION_EVERY = timedelta(seconds=15)
+ALERT_DELIVERY_EVERY = timedelta(seconds=10)
 
 
 def service_jobs(settings: StorageSettings) -> JobRegistry:
@@ -30,9 +38,20 @@ def service_jobs(settings: StorageSettings) -> JobRegistry:
     def retention(engine: Engine, now: datetime) -> Mapping[str, Any]:
         return run_retention(engine, now).as_dict()
 
+    alerting = AlertingSettings()
+
+    def alert_evaluation(engine: Engine, now: datetime) -> Mapping[str, Any]:
+        return run_cycle(engine, now).as_dict()
+
+    def alert_deliveries(engine: Engine, now: datetime) -> Mapping[str, Any]:
+        return run_deliveries(engine, now, alerting).as_dict()
+
     return (
         JobRegistry()
         .add(Job("partitions", PARTITIONS_EVERY, maintain_partitions))
         .add(Job("sampling-sweep", SAMPLING_SWEEP_EVERY, sampling_sweep))
         .add(Job("retention", RETENTION_EVERY, retention))
+        .add(Job("timescale-jobs", TIMESCALE_JOBS_EVERY, check_timescale_jobs))
+        .add(Job("alert-evaluation", ALERT_EVALUATION_EVERY, alert_evaluation))
+        .add(Job("alert-deliveries", ALERT_DELIVERY_EVERY, alert_deliveries))
     )

@@ -20,6 +20,10 @@ from storage.admin import (
     org_id_by_name,
     revoke_key,
 )
+from storage.alerts import engine as alert_engine
+from storage.alerts import measures as alert_measures
+from storage.alerts import rules as alert_config
+from storage.alerts import spec as alert_spec
 from storage.auth import AsyncKeyStore, KeyIdentity, authenticate
 from storage.database import APP_ROLE, Database, open_database
 from storage.errors import (
@@ -57,13 +61,44 @@ from storage.ingest.writer import (
 from storage.jobs.scheduler import METRICS as JOB_METRICS
 from storage.keys import parse_prefix
 from storage.migrate import StorageEngine, recorded_engine
+from storage.read.critical_path import CriticalPath, PathSegment
+from storage.read.trace_view import TraceAnalysis, TraceTotals
+from storage.read.trace_view import analyse as analyse_trace
+from storage.read.traces import (
+    BROAD_SPAN_SEARCH,
+    BROAD_TRACE_SEARCH,
+    MAX_DEPENDENCY_RANGE,
+    LlmCost,
+    QueryTooBroadError,
+    SpanEvent,
+    SpanFilter,
+    SpanLink,
+    SpanRecord,
+    TaskRunRef,
+    Trace,
+    TraceQuery,
+    TraceSummary,
+    find_traces,
+    get_trace,
+    get_traces,
+    list_operations,
+    list_services,
+    search_traces,
+    service_dependencies,
+)
+from storage.read.traces import Dependency as ServiceDependency
+from storage.read.traces import Operation as ServiceOperation
+from storage.read.traces import task_run as get_task_run
 from storage.settings import EngineChoice, StorageSettings, parse_database_url
 from storage.tenancy import DbRole, Scope
 from storage.transaction import classify_database_error, scoped_transaction
 
 __all__ = [
     "APP_ROLE",
+    "BROAD_SPAN_SEARCH",
+    "BROAD_TRACE_SEARCH",
     "JOB_METRICS",
+    "MAX_DEPENDENCY_RANGE",
     "AccessDeniedError",
     "AgentSighting",
     "AsyncKeyStore",
@@ -73,6 +108,7 @@ __all__ = [
     "ConflictError",
     "CreatedKey",
     "CreatedOrg",
+    "CriticalPath",
     "Database",
     "DatabaseUnavailableError",
     "DbRole",
@@ -84,27 +120,53 @@ __all__ = [
     "JsonObject",
     "KeyIdentity",
     "LlmCall",
+    "LlmCost",
     "MetricPointRow",
     "MigrationError",
     "NotFoundError",
     "OrgSummary",
+    "PathSegment",
     "PermanentStorageError",
     "PlatformHealthRow",
+    "QueryTooBroadError",
     "QueueFullError",
     "RefusedDataError",
     "RetryableStorageError",
     "Scope",
+    "ServiceDependency",
+    "ServiceOperation",
+    "SpanEvent",
+    "SpanFilter",
+    "SpanLink",
+    "SpanRecord",
     "SpanRow",
     "StorageEngine",
     "StorageError",
     "StorageSettings",
+    "TaskRunRef",
     "TaskRunSighting",
+    "Trace",
+    "TraceAnalysis",
+    "TraceQuery",
+    "TraceSummary",
+    "TraceTotals",
     "WriteResult",
     "WriterHealth",
+    "alert_config",
+    "alert_engine",
+    "alert_measures",
+    "alert_spec",
+    "analyse_trace",
     "authenticate",
     "classify_database_error",
     "create_key",
+    "find_traces",
+    "get_task_run",
+    "get_trace",
+    "get_traces",
+    "list_operations",
     "list_orgs",
+    "list_services",
     "open_database",
     "org_id_by_name",
     "parse_database_url",
@@ -112,5 +174,7 @@ __all__ = [
     "recorded_engine",
     "revoke_key",
     "scoped_transaction",
+    "search_traces",
+    "service_dependencies",
     "write_platform_health",
 ]

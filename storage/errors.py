@@ -105,3 +105,35 @@ def classify(exc: BaseException) -> StorageError | None:
     if not state and isinstance(exc, psycopg.InterfaceError):
         return DatabaseUnavailableError(f"database connection lost: {message}")
     return None
+
+
+class JobStepError(StorageError):
+    """A step of a periodic job failed: what it was doing, on which relation, and why.
+
+    ``str()`` is one line, for logs, ``scheduler_runs.failure`` and the CLI; the database
+    error it wraps is its ``__cause__``.
+    """
+
+    def __init__(self, job: str, step: str, relation: str, cause: BaseException) -> None:
+        self.job = job
+        self.step = step
+        self.relation = relation
+        self.reason = failure_line(cause)
+        super().__init__(f"{job}: {step} {relation} failed: {self.reason}")
+
+
+def failure_line(exc: BaseException) -> str:
+    """One line saying why ``exc`` happened: a step's own message, or the database's
+    (SQLSTATE class name and primary message, with the relation when the server names
+    one), or the exception's type and first line."""
+    if isinstance(exc, JobStepError):
+        return str(exc)
+    orig = getattr(exc, "orig", None)  # a SQLAlchemy DBAPIError wraps the driver's error
+    if orig is None and exc.__cause__ is not None and not str(exc).strip():
+        orig = exc.__cause__
+    diag = getattr(orig, "diag", None)
+    if orig is not None and diag is not None and diag.message_primary:
+        where = f" (relation {diag.schema_name}.{diag.table_name})" if diag.table_name else ""
+        return f"{type(orig).__name__}: {diag.message_primary}{where}"
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__

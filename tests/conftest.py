@@ -5,6 +5,17 @@ or the one ``AEOS_TEST_DATABASE_URL`` names (a superuser URL; use it for a serve
 TimescaleDB). Each engine the server supports gets a template database migrated once per
 run; each test gets a clone of it (``CREATE DATABASE ... TEMPLATE``), which takes tens of
 milliseconds, and it is dropped afterwards.
+
+TimescaleDB runs background jobs (refresh and columnstore policies) on a timer, so a test
+could pass or fail depending on whether one happened to run. Here none runs on its own
+(the template has every job unscheduled). A test that uses the ``background_jobs``
+fixture (retention, sampling, rollups, late ingest: ``pytestmark =
+pytest.mark.usefixtures("background_jobs")``) runs twice on TimescaleDB, in two states
+(the ``job_state`` parameter; ids ``jobs-idle`` and ``jobs-ran``): before any policy has
+run, and after every job of the database has been run to completion. Tests mark the moment the jobs may have run with ``settle(db)`` (after seeding, before acting;
+several times if they like): in ``jobs-ran`` every job of the database then runs to
+completion (a job that fails fails the test), in ``jobs-idle`` the harness checks that
+none has run. The same assertions hold in both states.
 """
 
 from __future__ import annotations
@@ -17,11 +28,13 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg import sql
+from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
 from storage.database import APP_ROLE, Database
@@ -29,6 +42,7 @@ from storage.embedded import EmbeddedPostgres, free_port
 from storage.errors import MigrationError
 from storage.migrate import StorageEngine, migrate, timescale_available
 from storage.settings import EngineChoice, parse_database_url
+from tests._tsdb_jobs import assert_no_job_ran, run_every_job, unschedule_every_job
 
 TEST_APP_PASSWORD = "aeos-test-app-password"
 FAST_SERVER_SETTINGS = {
@@ -132,7 +146,9 @@ def _template(
             )
             # TimescaleDB's job scheduler keeps a session on every database with the
             # extension, and a template must have none: stop it, then close the door.
+            # Its clones must not run jobs on their own either (see the module docstring).
             if engine is StorageEngine.TIMESCALE:
+                unschedule_every_job(pg_server.conninfo(name))
                 with psycopg.connect(pg_server.conninfo(name), autocommit=True) as tmpl:
                     tmpl.execute("SELECT _timescaledb_functions.stop_background_workers()")
             conn.execute(
@@ -173,6 +189,103 @@ def engine_kind(request: pytest.FixtureRequest) -> StorageEngine:
     return kind
 
 
+JOBS_IDLE = "jobs-idle"
+JOBS_RAN = "jobs-ran"
+
+
+@pytest.fixture(scope="module", params=[JOBS_IDLE, JOBS_RAN])
+def job_state(request: pytest.FixtureRequest) -> str:
+    """Whether TimescaleDB's jobs have not run at all, or have all run to completion."""
+    state: str = request.param
+    return state
+
+
+@dataclass(frozen=True)
+class BackgroundJobs:
+    """The TimescaleDB jobs of the test's databases, in the test's ``job_state``."""
+
+    server: PgServer
+    state: str
+
+    def settle(self, db: Database | Engine | str) -> None:
+        """The moment the jobs may have run: in ``jobs-ran`` run them all, to completion;
+        in ``jobs-idle`` check that none ran. Nothing on the PostgreSQL engine.
+
+        ``db``: a database, an engine on it, or its name.
+        """
+        name = _name(db)
+        conninfo = self.server.conninfo(name)
+        if not _has_timescale(conninfo):
+            return
+        if self.state == JOBS_RAN:
+            run_every_job(conninfo)
+        else:
+            assert_no_job_ran(conninfo, CREATED_AT[name])
+
+
+#: The job state of each database a fixture made (by name), for :func:`settle`.
+_JOBS_OF: dict[str, BackgroundJobs] = {}
+
+
+def settle(db: Database | Engine | str) -> None:
+    """``background_jobs.settle(db)`` for a database made by the ``database`` fixture (or
+    registered with :func:`track_jobs`), from any helper that has the database or an
+    engine on it; nothing for one that is not tracked."""
+    jobs = _JOBS_OF.get(_name(db))
+    if jobs is not None:
+        jobs.settle(db)
+
+
+@contextlib.contextmanager
+def track_jobs(db: Database, jobs: BackgroundJobs) -> Iterator[Database]:
+    """Lets :func:`settle` find ``db``'s job state while the block runs."""
+    _JOBS_OF[_name(db)] = jobs
+    try:
+        yield db
+    finally:
+        _JOBS_OF.pop(_name(db), None)
+
+
+def _name(db: Database | Engine | str) -> str:
+    if isinstance(db, str):
+        return db
+    url = db.url if isinstance(db, Engine) else db.admin_url
+    return url.database or ""
+
+
+def _has_timescale(conninfo: str) -> bool:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'")
+        return bool(row.fetchone()[0])  # type: ignore[index]
+
+
+@pytest.fixture(scope="module")
+def background_jobs(pg_server: PgServer, job_state: str) -> BackgroundJobs:
+    """Runs (or checks idle) the TimescaleDB jobs of a database: ``settle(db)``."""
+    return BackgroundJobs(pg_server, job_state)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The ``jobs-ran`` state only for TimescaleDB tests that use ``background_jobs``
+    (elsewhere it would be the same test again)."""
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    for item in items:
+        params = getattr(item, "callspec", None)
+        ran = params is not None and params.params.get("job_state") == JOBS_RAN
+        wanted = item.get_closest_marker("timescale") is not None and "background_jobs" in getattr(
+            item, "fixturenames", ()
+        )
+        (drop if ran and not wanted else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+#: When each database of this run was created (by the server's clock).
+CREATED_AT: dict[str, datetime] = {}
+
+
 @contextlib.contextmanager
 def fresh_database(
     pg_server: PgServer, templates: dict[StorageEngine, str], engine: StorageEngine
@@ -180,6 +293,11 @@ def fresh_database(
     """A fresh migrated database on ``engine`` (several per test, e.g. per example)."""
     template = _template(pg_server, templates, engine)
     name = f"aeos_test_{uuid.uuid4().hex[:12]}"
+    with _admin(pg_server) as conn:
+        row = conn.execute("SELECT clock_timestamp()").fetchone()
+        assert row is not None
+        assert isinstance(row[0], datetime)
+        CREATED_AT[name] = row[0]
     create_database(pg_server, name, template)
     db = Database(pg_server.admin_url.set(database=name), TEST_APP_PASSWORD)
     try:
@@ -191,11 +309,19 @@ def fresh_database(
 
 @pytest.fixture
 def database(
-    pg_server: PgServer, templates: dict[StorageEngine, str], engine_kind: StorageEngine
+    request: pytest.FixtureRequest,
+    pg_server: PgServer,
+    templates: dict[StorageEngine, str],
+    engine_kind: StorageEngine,
 ) -> Iterator[Database]:
-    """A fresh migrated database for one test, on each engine the server supports."""
+    """A fresh migrated database for one test, on each engine the server supports (and
+    in each job state, for a test that uses ``background_jobs``: see :func:`settle`)."""
     with fresh_database(pg_server, templates, engine_kind) as db:
-        yield db
+        if "background_jobs" not in request.fixturenames:
+            yield db
+            return
+        with track_jobs(db, request.getfixturevalue("background_jobs")):
+            yield db
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from query_api.deps import STAFF_ORG_PREFIX
-from query_api.routes import me
+from query_api.routes import alert_rules, jaeger, me, notification_endpoints, notifications, traces
 
 TENANT_PREFIX = "/v1"
 
@@ -21,4 +21,10 @@ def view_routes(router: APIRouter) -> list[tuple[APIRouter, str]]:
 
 ROUTERS: list[tuple[APIRouter, str]] = [
     (me.router, TENANT_PREFIX),
+    *view_routes(traces.router),
+    (jaeger.router, "/jaeger"),
+    *view_routes(alert_rules.router),
+    *view_routes(notification_endpoints.router),
+    *view_routes(notifications.router),
+    (notifications.staff_router, "/v1/staff"),
 ]

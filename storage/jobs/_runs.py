@@ -81,14 +81,17 @@ def finish(
     status: str,
     summary: Mapping[str, Any],
     error: str | None,
+    failure: str | None = None,
 ) -> None:
-    """Records how the run ended, and forgets the job's runs older than ``KEEP_RUNS``."""
+    """Records how the run ended (a failure: its traceback and its one line), and forgets
+    the job's runs older than ``KEEP_RUNS``."""
     conn.execute(
         text(q.FINISH),
         {
             "status": status,
             "summary": json.dumps(summary),
             "error": error,
+            "failure": failure,
             "job": job,
             "started_at": started_at,
         },
@@ -107,6 +110,8 @@ class JobStatus:
     status: str
     summary: Mapping[str, Any]
     error: str | None
+    #: One line: what failed, on which relation, and why (None: the run did not fail).
+    failure: str | None
     last_success_at: datetime | None
 
 

@@ -32,7 +32,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError
 
+from storage.errors import JobStepError
 from storage.ingest.rollups import RAW_REFRESH_WINDOW
 from storage.jobs import _sql as q
 from storage.migrate import StorageEngine, recorded_engine
@@ -142,20 +144,36 @@ def _sweep_batch(conn: Connection, cutoff: datetime, now: datetime, limit: int) 
     rows = conn.execute(text(q.SELECT_UNSAMPLED), {"cutoff": cutoff, "limit": limit}).all()
     if not rows:
         return 0, 0
+    for setting in q.SWEEP_SETTINGS:
+        conn.execute(text(setting))
+    by_org: dict[uuid.UUID, list[Any]] = {}
+    for row in rows:
+        by_org.setdefault(row.org_id, []).append(row)
+    deleted = 0
+    for org_id, traces in by_org.items():
+        try:
+            deleted += _delete_spans(conn, org_id, traces)
+        except DBAPIError as exc:
+            step = f"deleting the spans of {len(traces)} unsampled traces of org {org_id} from"
+            raise JobStepError("sampling-sweep", step, "spans", exc) from exc
     org_ids: list[uuid.UUID] = [r.org_id for r in rows]
     trace_ids: list[bytes] = [r.trace_id for r in rows]
-    starts: list[datetime] = [r.start_time for r in rows]
-    ends: list[datetime] = [r.end_time for r in rows]
-    deleted = conn.execute(
+    conn.execute(text(q.MARK_PRUNED), {"now": now, "org_ids": org_ids, "trace_ids": trace_ids})
+    return len(rows), deleted
+
+
+def _delete_spans(conn: Connection, org_id: uuid.UUID, traces: list[Any]) -> int:
+    starts: list[datetime] = [r.start_time for r in traces]
+    ends: list[datetime] = [r.end_time for r in traces]
+    result = conn.execute(
         text(q.DELETE_SPANS),
         {
-            "org_ids": org_ids,
-            "trace_ids": trace_ids,
+            "org": org_id,
+            "trace_ids": [r.trace_id for r in traces],
             "starts": starts,
             "ends": ends,
             "lo": min(starts),
             "hi": max(ends),
         },
-    ).rowcount
-    conn.execute(text(q.MARK_PRUNED), {"now": now, "org_ids": org_ids, "trace_ids": trace_ids})
-    return len(rows), deleted
+    )
+    return int(result.rowcount)

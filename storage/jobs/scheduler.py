@@ -16,9 +16,10 @@ Several service processes may run the same jobs against one database:
   agree. A ``running`` row found while holding the lock belongs to a process that died;
   it is closed as failed.
 
-Each run is logged (one line: job, status, duration, summary; a failure with its
-traceback) and counted in Prometheus metrics (:data:`METRICS`, served by the query API at
-``/metrics``). A failing job does not stop the others nor its own next runs.
+Each run is logged (one line: job, status, duration, summary; a failure as one line saying
+what failed, on which relation and why, then its traceback) and counted in Prometheus
+metrics (:data:`METRICS`, served by the query API at ``/metrics``). A failing job does
+not stop the others nor its own next runs.
 
 Jobs run in daemon threads rather than ``asyncio.to_thread``: on shutdown the scheduler
 waits for a running job at most ``shutdown_timeout`` and then lets the process exit;
@@ -47,6 +48,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from sqlalchemy import Connection, Engine
 
+from storage.errors import failure_line
 from storage.jobs import _runs as runs
 from storage.jobs._runs import ABANDONED, LOCK_NAMESPACE, JobStatus, latest_runs, lock_key
 from storage.tenancy import DbRole, Scope, act_as
@@ -179,7 +181,9 @@ class Attempt:
     now: datetime | None = None
     seconds: float | None = None
     summary: Mapping[str, Any] = field(default_factory=dict)
+    #: A failure's traceback, and its one line (what failed, on which relation, why).
     error: str | None = None
+    failure: str | None = None
 
     @property
     def ran(self) -> bool:
@@ -239,30 +243,42 @@ def _attempt_locked(
     result = _run(engine, job, instance, started_at, now or started_at)
     with conn.begin():
         act_as(conn, Scope(DbRole.WORKER))
-        runs.finish(conn, job.name, started_at, result.outcome.value, result.summary, result.error)
+        runs.finish(
+            conn,
+            job.name,
+            started_at,
+            result.outcome.value,
+            result.summary,
+            result.error,
+            result.failure,
+        )
     return result
 
 
 def _run(engine: Engine, job: Job, instance: str, started_at: datetime, now: datetime) -> Attempt:
     began = time.perf_counter()
     summary: dict[str, Any] = {}
-    error: str | None = None
+    error = failure = None
     try:
         summary = _jsonable(job.run(engine, now))
     except Exception as exc:
         error = "".join(traceback.format_exception(exc))
+        failure = failure_line(exc)
     seconds = time.perf_counter() - began
     outcome = Outcome.OK if error is None else Outcome.FAILED
     if error is None:
         _log.info("job %s ok in %.3fs: %s", job.name, seconds, json.dumps(summary))
+        LAST_SUCCESS.labels(job.name).set(time.time())
     else:
-        _log.error("job %s failed in %.3fs:\n%s", job.name, seconds, error.rstrip())
+        # One line that says it all; the traceback follows (and is in scheduler_runs.error).
+        _log.error("job %s failed in %.3fs: %s", job.name, seconds, failure)
+        _log.info("job %s traceback:\n%s", job.name, error.rstrip())
     RUNS.labels(job.name, outcome.value).inc()
     DURATION.labels(job.name).observe(seconds)
-    if error is None:
-        LAST_SUCCESS.labels(job.name).set(time.time())
     due_in = max(job.interval - timedelta(seconds=seconds), timedelta(0))
-    return Attempt(job.name, outcome, instance, due_in, started_at, now, seconds, summary, error)
+    return Attempt(
+        job.name, outcome, instance, due_in, started_at, now, seconds, summary, error, failure
+    )
 
 
 def _jsonable(summary: Mapping[str, Any]) -> dict[str, Any]:

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -23,13 +22,15 @@ from sqlalchemy.exc import DBAPIError
 
 from storage.retention import _sql as q
 from storage.retention._export import ExportColumn, ParquetExport, export_column
+from storage.retention._segments import delete_by_segment
+from storage.retention._steps import exporting as _exporting
+from storage.retention._steps import lock_timeout as _lock_timeout
+from storage.retention._steps import worker_transaction as _worker
 from storage.retention._targets import Child, RelationKind, Target, expired_children
-from storage.tenancy import DbRole, Scope, act_as
 
 DROP_LOCK_TIMEOUT = "2s"
 DELETE_LOCK_TIMEOUT = "5s"
 EXPORT_FETCH_ROWS = 20_000
-_LOCK_NOT_AVAILABLE = "55P03"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,17 +106,11 @@ def prune(
             report.busy.extend(c.name for c in children[i:])
             break
     for cutoff, orgs in plan.groups.items():
-        _delete_in_batches(engine, target, cutoff, orgs, export, columns, batch_size, report)
+        if target.hypertable is not None:  # chunks may be compressed: no ctid to batch on
+            delete_by_segment(engine, target, cutoff, orgs, export, columns, report)
+        else:
+            _delete_in_batches(engine, target, cutoff, orgs, export, columns, batch_size, report)
     return report
-
-
-@contextmanager
-def _worker(engine: Engine, lock_timeout: str) -> Iterator[Connection]:
-    with engine.begin() as conn:
-        act_as(conn, Scope(DbRole.WORKER))
-        conn.execute(text(q.set_lock_timeout(lock_timeout)))
-        conn.execute(text(q.SET_UTC))
-        yield conn
 
 
 def _columns(conn: Connection, target: Target) -> list[ExportColumn]:
@@ -237,21 +232,3 @@ def _export_child(
         path, rows = export.write(target.relation, columns, result.partitions())
     written.append(path)
     return rows
-
-
-def _lock_timeout(exc: DBAPIError) -> bool:
-    return getattr(exc.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE
-
-
-@contextmanager
-def _exporting(report: RelationReport) -> Iterator[list[Path | None]]:
-    """Collects the files a step writes; keeps them if the step commits, else removes them."""
-    written: list[Path | None] = []
-    try:
-        yield written
-    except BaseException:
-        for path in written:
-            if path is not None:
-                path.unlink(missing_ok=True)
-        raise
-    report.files.extend(p for p in written if p is not None)

@@ -19,6 +19,20 @@ DROP_CHUNKS = "SELECT count(*) FROM aeos_drop_chunks(:rel, :lo, :hi)"
 RETENTION_LOCK = "SELECT aeos_retention_lock(CAST(:child AS regclass))"
 
 
+# Pruning inside the chunks of a hypertable, segment by segment (storage.retention._segments):
+# the columnstore filters compressed batches only on constants, which a generic plan hides;
+# a straddling batch is decompressed, and no cap may stop a step midway for good.
+SEGMENT_SETTINGS = (
+    "SET LOCAL plan_cache_mode = force_custom_plan",
+    "SET LOCAL timescaledb.max_tuples_decompressed_per_dml_transaction = 0",
+)
+CHUNKS_BEFORE = """
+SELECT format('%I.%I', chunk_schema, chunk_name) AS name, range_start, range_end
+  FROM timescaledb_information.chunks
+ WHERE hypertable_schema = :schema AND hypertable_name = :name AND range_start < :cutoff
+ ORDER BY range_start
+"""
+
 COLUMNS = """
 SELECT a.attname, format_type(a.atttypid, a.atttypmod)
   FROM pg_attribute a
@@ -107,3 +121,32 @@ def select_range(rows_in: str, columns: str, time_column: str) -> str:
     """The ``columns`` of the rows in ``[:lo, :hi)`` of ``time_column`` (a child's range)."""
     column = f"r.{quote(time_column)}"
     return f"SELECT {columns} FROM {rows_in} AS r WHERE {column} >= :lo AND {column} < :hi"
+
+
+def segment_where(time_column: str, *, per_org: bool, one_org: bool) -> str:
+    """Rows of ``:org`` (or of ``:orgs``) in ``[:lo, :hi)``; all orgs if not ``per_org``."""
+    column = f"r.{quote(time_column)}"
+    range_ = f"{column} >= :lo AND {column} < :hi"
+    if not per_org:
+        return range_
+    return f"r.org_id = {':org' if one_org else 'ANY(:orgs)'} AND {range_}"
+
+
+def segment_orgs(rows_in: str, where: str) -> str:
+    """The orgs with rows matching ``where`` (a chunk's range)."""
+    return f"SELECT DISTINCT r.org_id FROM {rows_in} AS r WHERE {where}"
+
+
+def count_where(rows_in: str, where: str) -> str:
+    """How many rows match ``where``."""
+    return f"SELECT count(*) FROM {rows_in} AS r WHERE {where}"
+
+
+def select_where(rows_in: str, columns: str, where: str) -> str:
+    """The ``columns`` of the rows matching ``where``."""
+    return f"SELECT {columns} FROM {rows_in} AS r WHERE {where}"
+
+
+def delete_where(rows_in: str, where: str) -> str:
+    """Deletes the rows matching ``where`` (no ``RETURNING``: see ``_segments``)."""
+    return f"DELETE FROM {rows_in} AS r WHERE {where}"

@@ -37,9 +37,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy.exc import DBAPIError
 
 from storage.errors import (
     InvalidInputError,
+    JobStepError,
     NotFoundError,
     RetryableStorageError,
     StorageError,
@@ -256,12 +258,25 @@ def run_retention(
             report.export_dir = export.directory if export else None
             for target in targets:
                 plan = plan_target(target, windows, now, org_id)
-                report.relations.append(
-                    prune(engine, plan, dry_run=dry_run, export=export, batch_size=batch_size)
-                )
+                report.relations.append(_prune_one(engine, plan, dry_run, export, batch_size))
         except ExportError as exc:
             raise RetentionExportError(str(exc), report) from exc
     return report
+
+
+def _prune_one(
+    engine: Engine,
+    plan: PrunePlan,
+    dry_run: bool,
+    export: ParquetExport | None,
+    batch_size: int,
+) -> RelationReport:
+    """Prunes one relation; a database error says which relation it was on."""
+    step = "counting the expired rows of" if dry_run else "pruning"
+    try:
+        return prune(engine, plan, dry_run=dry_run, export=export, batch_size=batch_size)
+    except DBAPIError as exc:
+        raise JobStepError("retention", step, plan.target.relation, exc) from exc
 
 
 @contextmanager

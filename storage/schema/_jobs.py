@@ -21,7 +21,8 @@ scheduler_runs = Table(
     ts("finished_at", nullable=True),
     Column("status", Text, nullable=False, server_default=text("'running'")),
     jsonb("summary"),
-    Column("error", Text, nullable=True),
+    Column("error", Text, nullable=True),  # a failed run's traceback
+    Column("failure", Text, nullable=True),  # ... and one line: what failed, on what, why
     # Runs of one job never overlap (an advisory lock), so their start times differ.
     PrimaryKeyConstraint("job", "started_at"),
     CheckConstraint(one_of("status", RUN_STATUSES), name="status"),

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL
@@ -23,12 +24,15 @@ from storage.database import Database
 from storage.embedded import free_port
 from storage.migrate import StorageEngine
 from tests.conftest import (
+    CREATED_AT,
     ENGINES,
     TEST_APP_PASSWORD,
+    BackgroundJobs,
     PgServer,
     _template,
     create_database,
     drop_database,
+    track_jobs,
 )
 
 START_TIMEOUT_S = 60
@@ -144,11 +148,18 @@ def service(
     pg_server: PgServer,
     templates: dict[StorageEngine, str],
     tmp_path_factory: pytest.TempPathFactory,
+    job_state: str,
 ) -> Iterator[RunningService]:
-    """``aeos serve`` on each engine the test server supports."""
+    """``aeos serve`` on each engine the test server supports (on TimescaleDB in each job
+    state: ``tests.conftest.settle(service.db)`` marks when the jobs may have run)."""
     template = _template(pg_server, templates, request.param)
     name = f"aeos_e2e_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(pg_server.conninfo(), autocommit=True) as conn:
+        row = conn.execute("SELECT clock_timestamp()").fetchone()
+        assert row is not None
+        CREATED_AT[name] = row[0]
     create_database(pg_server, name, template)
+    jobs = BackgroundJobs(pg_server, job_state)
     url = pg_server.admin_url.set(database=name)
     proc, env, banner, (grpc_port, http_port, api_port) = start_service(
         url,
@@ -158,7 +169,8 @@ def service(
     )
     db = Database(url, TEST_APP_PASSWORD)
     try:
-        yield RunningService(proc, db, grpc_port, http_port, api_port, env, banner)
+        with track_jobs(db, jobs):
+            yield RunningService(proc, db, grpc_port, http_port, api_port, env, banner)
     finally:
         stop_service(proc)
         db.close()

@@ -91,7 +91,8 @@ def test_orgs_create_prints_ids_and_working_keys(database: Database) -> None:
         (["orgs", "set-sampling", "nope", "5"], "no org named 'nope'"),
         (
             ["jobs", "run", "nope"],
-            "unknown job 'nope'; expected one of partitions, sampling-sweep, retention",
+            "unknown job 'nope'; expected one of partitions, sampling-sweep, retention, "
+            "alert-evaluation, alert-deliveries",
         ),
         (["jobs", "run", "partitions", "--now", "yesterday"], "not an ISO 8601 time"),
     ],
@@ -200,6 +201,9 @@ def test_jobs_run_and_list(database: Database) -> None:
         ("partitions", None),
         ("sampling-sweep", None),
         ("retention", None),
+        ("timescale-jobs", None),
+        ("alert-evaluation", None),
+        ("alert-deliveries", None),
     ]
 
     swept = aeos("jobs", "run", "sampling-sweep", "--now", NOW.isoformat(), url=_url(database))

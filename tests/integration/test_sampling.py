@@ -26,6 +26,10 @@ from storage.jobs.sampling import (
     trace_sampled,
 )
 from storage.migrate import StorageEngine
+from tests.conftest import settle as jobs_may_have_run
+
+# Both TimescaleDB job states (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("background_jobs")
 
 T0 = datetime(2026, 11, 18, tzinfo=UTC)
 WINDOW = timedelta(hours=24)
@@ -125,6 +129,8 @@ def count(db: Database, table: str) -> int:
 
 
 def sweep(db: Database, **kwargs: Any) -> Any:
+    """A sweep, at a moment TimescaleDB's jobs may have run (see ``tests.conftest``)."""
+    jobs_may_have_run(db)
     return sweep_traces(db.app_engine(), kwargs.pop("now", NOW), window=WINDOW, **kwargs)
 
 
@@ -317,10 +323,11 @@ def test_the_delete_reads_only_the_partitions_of_its_batch(
             .all()
         )
     assert len(relations) == len(days)  # one partition (chunk) per day
+    jobs_may_have_run(database)  # jobs-ran: the chunks are compressed
     plan = _plan(
         engine,
         {
-            "org_ids": [org], "trace_ids": [trace_ids[2]], "starts": [days[2]],
+            "org": org, "trace_ids": [trace_ids[2]], "starts": [days[2]],
             "ends": [days[2] + US], "lo": days[2], "hi": days[2] + US,
         },
     )  # fmt: skip
