@@ -17,7 +17,9 @@ Contract of :meth:`IngestWriter.write`:
   a group (rows the database refuses, a value the driver cannot encode, any exception
   while building the rows) is isolated by splitting the group in halves until the
   batches that cause it are alone: only they fail (:class:`RefusedDataError`,
-  permanent), the others are committed;
+  permanent), the others are committed; a database error that is neither an outage nor
+  a refusal of the data (a bug such as an undefined column) fails the group as
+  retryable, so that nothing is dropped while it lasts;
 - it survives anything: no exception ends a flusher; a flusher task that ends anyway
   (cancelled) is replaced and the batches it held are answered (retryable);
   :meth:`IngestWriter.health` says when the writer cannot make progress.
@@ -34,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from psycopg import AsyncConnection, errors
 
 from storage.errors import (
@@ -256,6 +259,9 @@ class IngestWriter:
         self, conn: AsyncConnection[Any] | None, group: list[Pending], exc: Exception
     ) -> AsyncConnection[Any] | None:
         error = classify(exc)
+        if error is None and isinstance(exc, psycopg.Error):  # not the rows: our bug
+            _log.error("the database failed a commit: %s", _brief(exc))
+            error = RetryableStorageError(f"the database failed: {_brief(exc)}; retry later")
         if isinstance(error, RetryableStorageError):  # an outage: the group may retry
             if isinstance(error, DatabaseUnavailableError):
                 self._unavailable = (str(error), time.monotonic())
