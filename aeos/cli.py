@@ -21,6 +21,8 @@ import typer
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
+from aeos import _cli_grafana
+from aeos._cli_alerts import alerts_app
 from aeos.jobs import service_jobs
 from aeos.serve import Part, ServeOptions, run
 from otlp_receiver.settings import ReceiverSettings
@@ -47,7 +49,7 @@ app = typer.Typer(
 orgs_app = typer.Typer(help="Create and list organisations (tenants).", no_args_is_help=True)
 keys_app = typer.Typer(help="Create and revoke API keys.", no_args_is_help=True)
 jobs_app = typer.Typer(
-    help="Periodic jobs (partitions, sampling sweep, retention): their runs; run one now.",
+    help="Periodic jobs (partitions, sampling sweep, retention, alerting): runs; run one now.",
     no_args_is_help=True,
 )
 retention_app = typer.Typer(
@@ -57,6 +59,8 @@ app.add_typer(orgs_app, name="orgs")
 app.add_typer(keys_app, name="keys")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(retention_app, name="retention")
+_cli_grafana.register(app)
+app.add_typer(alerts_app, name="alerts")
 
 EXIT_ERROR = 1
 EXIT_BAD_SETTINGS = 2

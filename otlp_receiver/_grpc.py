@@ -41,18 +41,20 @@ async def _export(
 ) -> Any:
     metadata = {k.lower(): v for k, v in context.invocation_metadata() or ()}
     try:
-        identity = await ctx.auth.identify(
-            _text(metadata.get("authorization")),
-            body=None,
-            signature=_text(metadata.get("x-aeos-signature")),
-        )
-        try:  # decoded here, not by gRPC, so that a bad body is INVALID_ARGUMENT (OTLP spec)
-            request = _DECODERS[handler.signal](raw, PROTOBUF)
-        except DecodeError as exc:
-            raise _errors.bad_request(str(exc)) from None
-        response = await handler.handle(request, identity, ctx, TRANSPORT)
+        credential = await ctx.auth.identify(_text(metadata.get("authorization")))
+
+        async def load() -> Any:
+            signature = _text(metadata.get("x-aeos-signature"))
+            await ctx.auth.check_signature(credential, None, signature)
+            try:  # decoded here, not by gRPC, so that a bad body is INVALID_ARGUMENT (OTLP)
+                return _DECODERS[handler.signal](raw, PROTOBUF)
+            except DecodeError as exc:
+                raise _errors.bad_request(str(exc)) from None
+
+        response = await handler.export(credential.identity, ctx, TRANSPORT, load)
     except ReceiverError as error:
         _metrics.REQUESTS.labels(handler.signal, TRANSPORT, error.grpc_code.name).inc()
+        _metrics.REFUSALS.labels(handler.signal, TRANSPORT, error.reason).inc()
         await context.abort(error.grpc_code, error.message, trailing_metadata=_trailers(error))
         raise  # unreachable: abort raises
     _metrics.REQUESTS.labels(handler.signal, TRANSPORT, "OK").inc()
@@ -84,21 +86,31 @@ def _service(name: str, handler: SignalHandler[Any], ctx: ReceiverContext) -> An
 
 
 def create_server(
-    ctx: ReceiverContext, host: str, port: int, max_request_bytes: int
+    ctx: ReceiverContext,
+    host: str,
+    port: int,
+    max_request_bytes: int,
+    *,
+    max_concurrent_rpcs: int | None = None,
+    idle_timeout_s: float = 30.0,
 ) -> tuple[grpc.aio.Server, int]:
     """A gRPC server with the three OTLP services; returns it and the bound port.
 
     ``SO_REUSEPORT`` lets several receiver processes share the port (the kernel spreads
     connections). Messages over ``max_request_bytes`` (after decompression) are refused
-    with RESOURCE_EXHAUSTED by gRPC itself.
+    with RESOURCE_EXHAUSTED by gRPC itself; calls beyond ``max_concurrent_rpcs`` too
+    (so at most that many messages are held at once); connections idle for
+    ``idle_timeout_s`` are closed.
     """
     server = grpc.aio.server(
         options=[
             ("grpc.so_reuseport", 1),
             ("grpc.max_receive_message_length", max_request_bytes),
             ("grpc.max_send_message_length", 4 * 1024 * 1024),
+            ("grpc.max_connection_idle_ms", int(idle_timeout_s * 1000)),
         ],
         compression=None,
+        maximum_concurrent_rpcs=max_concurrent_rpcs,
     )
     server.add_generic_rpc_handlers([_service(n, h, ctx) for n, h in _SERVICES.items()])
     bound = server.add_insecure_port(f"{host}:{port}")

@@ -1,13 +1,16 @@
 """One handler per signal, shared by the gRPC and HTTP transports.
 
-A handler translates an authenticated request into rows, hands them to the writer and
-answers once they are committed: full success, or partial success naming the items it
-rejected (which the client must not retry), or a request-level error.
+A handler admits an authenticated request (the process's and the key's concurrency),
+lets the transport read and decode it, refuses it if it carries more items than one
+request may (413 / RESOURCE_EXHAUSTED) or than the key's rate allows (429 /
+UNAVAILABLE), translates it into rows, hands them to the writer and answers once they
+are committed: full success, or partial success naming the items it rejected (which the
+client must not retry), or a request-level error.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
@@ -29,8 +32,10 @@ from storage import (
     KeyIdentity,
     PermanentStorageError,
     QueueFullError,
+    RefusedDataError,
     RetryableStorageError,
     WriteResult,
+    WriterHealth,
 )
 
 if TYPE_CHECKING:
@@ -44,6 +49,8 @@ class Writer(Protocol):
 
     async def write(self, batch: Batch) -> WriteResult: ...
 
+    def health(self) -> WriterHealth: ...
+
 
 @dataclass(frozen=True, slots=True)
 class SignalHandler(Generic[Req]):
@@ -54,6 +61,26 @@ class SignalHandler(Generic[Req]):
     response_type: type[Any]
     translate: Callable[[Req, Any, Limits], Translation]
     partial_field: str  # rejected_spans, rejected_data_points, rejected_log_records
+    count_items: Callable[[Req], int]
+
+    async def export(
+        self,
+        identity: KeyIdentity,
+        ctx: ReceiverContext,
+        transport: str,
+        load: Callable[[], Awaitable[Req]],
+    ) -> Any:
+        """Admits the request, has ``load`` read and decode it, and handles it.
+
+        Raises:
+            ReceiverError: refused (load, limits, bad body) or nothing was stored.
+        """
+        ctx.admission.enter(identity.key_id)
+        try:
+            request = await load()
+            return await self.handle(request, identity, ctx, transport)
+        finally:
+            ctx.admission.leave(identity.key_id)
 
     async def handle(
         self, request: Req, identity: KeyIdentity, ctx: ReceiverContext, transport: str
@@ -61,18 +88,14 @@ class SignalHandler(Generic[Req]):
         """Stores the request's good items; returns the Export*ServiceResponse.
 
         Raises:
-            ReceiverError: nothing was stored (overload, database down, refused data).
+            ReceiverError: nothing was stored (too many items, over the key's rate,
+                overload, database down, refused data).
         """
-        admission = ctx.admission
-        if admission.in_flight >= admission.limit:
-            _metrics.REQUESTS.labels(self.signal, transport, "busy").inc()
-            STATS.count(self.signal, refused=0)
-            raise _errors.overloaded(f"{admission.in_flight} requests in progress; retry later")
-        admission.in_flight += 1
-        try:
-            return await self._handle(request, identity, ctx.writer, ctx.limits, transport)
-        finally:
-            admission.in_flight -= 1
+        items = self.count_items(request)
+        if items > ctx.max_request_items:
+            raise _errors.too_many_items(items, ctx.max_request_items)
+        ctx.rates.charge(identity.key_id, max(items, 1))
+        return await self._handle(request, identity, ctx.writer, ctx.limits, transport)
 
     async def _handle(
         self, request: Req, identity: KeyIdentity, writer: Writer, limits: Limits, transport: str
@@ -86,13 +109,16 @@ class SignalHandler(Generic[Req]):
                 await writer.write(batch)
             except QueueFullError as exc:
                 self._count(transport, refused=accepted)
-                raise _errors.overloaded(f"the receiver is busy ({exc}); retry later") from None
+                raise _errors.overloaded(
+                    f"the receiver is busy ({exc}); retry later", reason="queue_full"
+                ) from None
             except RetryableStorageError as exc:
                 self._count(transport, refused=accepted)
                 raise _errors.unavailable(str(exc)) from None
             except PermanentStorageError as exc:
                 self._count(transport, rejected=accepted)
-                raise _errors.bad_request(str(exc)) from None
+                reason = "refused_data" if isinstance(exc, RefusedDataError) else "bad_request"
+                raise _errors.bad_request(str(exc), reason) from None
         self._count(transport, accepted=accepted, rejected=translation.rejected)
         return self._response(translation)
 
@@ -113,12 +139,32 @@ class SignalHandler(Generic[Req]):
                 _metrics.ITEMS.labels(self.signal, transport, outcome).inc(n)
 
 
+def _span_count(request: Any) -> int:
+    return sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+
+
+def _log_count(request: Any) -> int:
+    return sum(len(sl.log_records) for rl in request.resource_logs for sl in rl.scope_logs)
+
+
+def _point_count(request: Any) -> int:
+    n = 0
+    for rm in request.resource_metrics:
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                kind = metric.WhichOneof("data")
+                if kind is not None:
+                    n += len(getattr(metric, kind).data_points)
+    return n
+
+
 TRACES = SignalHandler(
     "traces",
     trace_pb.ExportTraceServiceRequest,
     trace_pb.ExportTraceServiceResponse,
     translate_traces,
     "rejected_spans",
+    _span_count,
 )
 METRICS = SignalHandler(
     "metrics",
@@ -126,6 +172,7 @@ METRICS = SignalHandler(
     metrics_pb.ExportMetricsServiceResponse,
     translate_metrics,
     "rejected_data_points",
+    _point_count,
 )
 LOGS = SignalHandler(
     "logs",
@@ -133,5 +180,6 @@ LOGS = SignalHandler(
     logs_pb.ExportLogsServiceResponse,
     translate_logs,
     "rejected_log_records",
+    _log_count,
 )
 HANDLERS = {"traces": TRACES, "metrics": METRICS, "logs": LOGS}

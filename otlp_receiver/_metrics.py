@@ -30,6 +30,14 @@ ITEMS = Counter(
 REQUESTS = Counter(
     "aeos_receiver_requests", "Export requests by answer.", ["signal", "transport", "code"]
 )
+REFUSALS = Counter(
+    "aeos_receiver_refusals",
+    "Export requests not (fully) served, by reason: unauthenticated, malformed_key, "
+    "forbidden, too_large, too_many_items, busy, key_busy, rate_limited, bodies_in_flight, "
+    "queue_full, unavailable, refused_data, bad_request, bad_encoding, unsupported_media, "
+    "timeout, client_disconnect.",
+    ["signal", "transport", "reason"],
+)
 BATCH_ITEMS = Histogram(
     "aeos_receiver_request_items",
     "Items per export request.",

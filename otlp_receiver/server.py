@@ -21,8 +21,9 @@ import uvicorn
 
 from otlp_receiver import _grpc, _http, _metrics
 from otlp_receiver._auth import Authenticator
-from otlp_receiver._context import Admission, ReceiverContext
+from otlp_receiver._context import Admission, BodyBudget, RateLimits, ReceiverContext
 from otlp_receiver._health import STATS, report_forever
+from otlp_receiver._timeouts import protocol_class
 from otlp_receiver._translate import Limits
 from otlp_receiver.settings import ReceiverSettings
 from storage import AsyncKeyStore, CommitStats, IngestWriter
@@ -79,6 +80,7 @@ async def run_receiver(
     writer = IngestWriter(
         conninfo,
         max_pending_items=settings.max_pending_items,
+        max_pending_org_items=settings.max_pending_items_per_org,
         flushers=settings.writer_connections,
         on_commit=_record_commit,
         maintain_rollups=settings.rollups_at_ingest,
@@ -96,17 +98,27 @@ async def run_receiver(
             max_attribute_value_bytes=settings.max_attribute_value_bytes,
         ),
         settings.max_request_bytes,
-        Admission(settings.max_concurrent_requests),
+        Admission(settings.max_concurrent_requests, settings.max_concurrent_requests_per_key),
+        settings.max_request_items,
+        RateLimits(settings.rate_limit_items_per_second, settings.rate_limit_burst_items),
+        BodyBudget(settings.max_body_bytes_in_flight),
+        settings.body_timeout_seconds,
     )
     await writer.start()
     grpc_server, grpc_port = _grpc.create_server(
-        ctx, settings.host, settings.grpc_port, settings.max_request_bytes
-    )
+        ctx, settings.host, settings.grpc_port, settings.max_request_bytes,
+        max_concurrent_rpcs=settings.max_concurrent_requests * 4,
+        idle_timeout_s=settings.idle_timeout_seconds,
+    )  # fmt: skip
     await grpc_server.start()
     sock = _reuse_port_socket(settings.host, settings.http_port)
     http_server = QuietSignalsServer(
-        uvicorn.Config(_http.create_app(ctx), log_level="warning", lifespan="off", access_log=False)
-    )
+        uvicorn.Config(
+            _http.create_app(ctx), log_level="warning", lifespan="off", access_log=False,
+            http=protocol_class(settings.header_timeout_seconds),
+            timeout_keep_alive=int(max(settings.idle_timeout_seconds, 1)),
+        )
+    )  # fmt: skip
     http_task = asyncio.create_task(http_server.serve(sockets=[sock]))
     queue_task = asyncio.create_task(_report_queue(writer))
     health_task = asyncio.create_task(

@@ -22,6 +22,8 @@ from storage import (
     ConflictError,
     InvalidInputError,
     NotFoundError,
+    QueryTooBroadError,
+    RefusedDataError,
     RetryableStorageError,
     StorageError,
 )
@@ -110,7 +112,11 @@ def from_storage(exc: StorageError) -> ApiError:
         return ApiError(404, "not-found", "Not found", detail)
     if isinstance(exc, AccessDeniedError):
         return ApiError(403, "forbidden", "Forbidden", detail)
-    if isinstance(exc, InvalidInputError):
+    if isinstance(exc, QueryTooBroadError):
+        return ApiError(400, "query-too-broad", "Query too broad", detail)
+    if isinstance(exc, InvalidInputError | RefusedDataError):
+        # RefusedDataError: a value the caller gave that the database cannot take (NUL in
+        # text, out of range): the request is at fault, not the service.
         return ApiError(400, "invalid-input", "Invalid input", detail)
     if isinstance(exc, ConflictError):
         return ApiError(409, "conflict", "Conflict", detail)

@@ -53,6 +53,60 @@ class AccessDeniedError(PermanentStorageError):
     """The scoped role may not do this (insufficient privilege, or a row-security refusal)."""
 
 
+class RefusedDataError(PermanentStorageError):
+    """The database refuses the rows themselves (a value out of range, too large for an
+    index, a constraint, an encoding): the same rows will always be refused."""
+
+
+#: SQLSTATE classes (PostgreSQL appendix A) whose errors are caused by the data sent:
+#: 22 data exception (out of range, bad encoding, ...), 23 integrity constraint violation,
+#: 54 program limit exceeded (an index row over the btree limit, too many columns).
+REFUSED_CLASSES = frozenset({"22", "23", "54"})
+#: Classes that mean the server cannot do the work now: 08 connection exception,
+#: 53 insufficient resources, 57 operator intervention (shutdown, statement timeout),
+#: 58 system error (I/O), XX internal error.
+UNAVAILABLE_CLASSES = frozenset({"08", "53", "57", "58", "XX"})
+CONCURRENCY_STATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock
+# Insufficient privilege (and row security); a write in a read-only transaction (the
+# API's view scope) is refused like a privilege.
+DENIED_STATES = frozenset({"42501", "25006"})
+
+
+def classify(exc: BaseException) -> StorageError | None:
+    """The storage error class of a driver (psycopg) error, decided by its cause.
+
+    The one classifier of database errors (the read side reaches it through
+    ``storage.transaction.classify_database_error``). The SQLSTATE decides, not the
+    driver's exception class: psycopg files SQLSTATE class 54 (an index row too large)
+    under ``OperationalError``, which would read a refused row as an outage.
+
+    Returns:
+        ``RefusedDataError`` for data the server refuses (and for values the driver cannot
+        encode), ``ConcurrencyError``, ``AccessDeniedError``, ``DatabaseUnavailableError``
+        for an outage, or None when ``exc`` is not a database error we can classify (a bug).
+    """
+    import psycopg  # here: storage.errors is imported by modules that need no driver
+
+    if not isinstance(exc, psycopg.Error):
+        return None
+    state = exc.sqlstate or ""
+    message = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
+    if state in CONCURRENCY_STATES:
+        return ConcurrencyError(f"retry: {message}")
+    if state in DENIED_STATES:
+        return AccessDeniedError(f"access denied: {message}")
+    if state[:2] in REFUSED_CLASSES:
+        return RefusedDataError(f"the database refused the data: {message}")
+    if state[:2] in UNAVAILABLE_CLASSES or isinstance(exc, psycopg.OperationalError):
+        return DatabaseUnavailableError(f"database unavailable: {message}")
+    if not state and isinstance(exc, psycopg.DataError | psycopg.ProgrammingError):
+        # Raised by the driver itself while encoding a value (no SQLSTATE): the data.
+        return RefusedDataError(f"the data cannot be sent to the database: {message}")
+    if not state and isinstance(exc, psycopg.InterfaceError):
+        return DatabaseUnavailableError(f"database connection lost: {message}")
+    return None
+
+
 class JobStepError(StorageError):
     """A step of a periodic job failed: what it was doing, on which relation, and why.
 

@@ -21,6 +21,8 @@ DEFAULT_DATA_DIR = Path(platformdirs.user_data_dir("aeos", appauthor=False))
 DEFAULT_EMBEDDED_PORT = 55433
 DEFAULT_POOL_SIZE = 10
 DEFAULT_SAMPLING_WINDOW_HOURS = 24.0
+DEFAULT_AGENT_OFFLINE_AFTER_INTERVALS = 3.0
+DEFAULT_AGENT_HEARTBEAT_INTERVAL_SECONDS = 60.0
 POSTGRES_SCHEMES = frozenset({"postgresql", "postgres", "postgresql+psycopg"})
 
 
@@ -57,6 +59,24 @@ class StorageSettings(BaseSettings):
             description="How long unsampled traces keep their spans (full-fidelity window).",
         ),
     ] = DEFAULT_SAMPLING_WINDOW_HOURS
+
+    agent_offline_after_intervals: Annotated[
+        float,
+        Field(
+            gt=1,
+            le=1000,
+            description="An agent silent for longer than this many heartbeat intervals is offline.",
+        ),
+    ] = DEFAULT_AGENT_OFFLINE_AFTER_INTERVALS
+    agent_heartbeat_interval_seconds: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=86400,
+            description="Heartbeat interval of agents that do not announce one "
+            "(damn.heartbeat.interval).",
+        ),
+    ] = DEFAULT_AGENT_HEARTBEAT_INTERVAL_SECONDS
 
     @field_validator("database_url")
     @classmethod

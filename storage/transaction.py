@@ -12,21 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import psycopg.errors as pg_errors
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from storage.errors import (
-    AccessDeniedError,
-    ConcurrencyError,
-    DatabaseUnavailableError,
-    StorageError,
-)
+from storage.errors import DatabaseUnavailableError, StorageError, classify
 from storage.tenancy import Scope, act_as
-
-_RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
-# A write in a read-only transaction (the API's view scope) is refused like a privilege.
-_DENIED = (pg_errors.InsufficientPrivilege, pg_errors.ReadOnlySqlTransaction)
 
 
 @contextmanager
@@ -39,6 +29,7 @@ def scoped_transaction(engine: Engine, scope: Scope) -> Iterator[Connection]:
         DatabaseUnavailableError: the server cannot be reached (retryable).
         ConcurrencyError: a serialization failure or a deadlock (retryable).
         AccessDeniedError: the scoped role lacks a privilege (permanent).
+        RefusedDataError: the database refuses the data (permanent).
     """
     try:
         with engine.begin() as conn:
@@ -49,12 +40,14 @@ def scoped_transaction(engine: Engine, scope: Scope) -> Iterator[Connection]:
 
 
 def classify_database_error(exc: DBAPIError) -> StorageError | DBAPIError:
-    """The storage error class for a driver error, or the error itself if it is a bug."""
-    orig = exc.orig
-    if isinstance(orig, _RETRYABLE):
-        return ConcurrencyError(f"retry: {type(orig).__name__}: {orig}")
-    if isinstance(orig, _DENIED):
-        return AccessDeniedError(f"access denied: {orig}")
-    if isinstance(exc, OperationalError) or isinstance(orig, pg_errors.OperationalError):
-        return DatabaseUnavailableError(f"database unavailable: {orig}")
+    """The storage error class for a driver error, or the error itself if it is a bug.
+
+    The classification itself is :func:`storage.errors.classify` (one place for the
+    read and the ingest side).
+    """
+    classified = classify(exc.orig) if exc.orig is not None else None
+    if classified is not None:
+        return classified
+    if isinstance(exc, OperationalError):
+        return DatabaseUnavailableError(f"database unavailable: {exc.orig}")
     return exc

@@ -25,6 +25,7 @@ from storage import AgentSighting, Batch, JsonObject
 
 MAX_INT64 = 2**63 - 1  # bigint columns; OTLP fixed64/uint64 values may exceed it
 MAX_INT32 = 2**31 - 1  # integer columns (dropped_attributes_count is a uint32 in OTLP)
+MAX_ID_BYTES = 256  # identifiers that are index keys (see _bounds)
 MAX_ERRORS = 10  # distinct messages kept for partial_success.error_message
 MAX_VALUE_DEPTH = 32  # array/kvlist nesting accepted in an attribute value
 SUBSYSTEMS = frozenset(value.value for value in AeosSubsystemValues)
@@ -101,6 +102,13 @@ def check_name(name: str, limits: Limits, what: str = "name") -> str:
     if len(name) * 4 > limit and len(name.encode("utf-8")) > limit:
         raise Rejected(f"{what} is longer than {limit} bytes")
     return clean_text(name)
+
+
+def check_id(value: str | None, what: str) -> None:
+    """Raises :class:`Rejected` if ``value`` is longer than ``MAX_ID_BYTES`` (UTF-8)."""
+    too_long = value is not None and len(value) * 4 > MAX_ID_BYTES  # else short in any case
+    if too_long and len(value.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES:  # type: ignore[union-attr]
+        raise Rejected(f"{what} is longer than {MAX_ID_BYTES} bytes")
 
 
 def attributes(kvs: Any, limits: Limits) -> JsonObject:
@@ -280,7 +288,8 @@ class Resources:
         """The resource's info, shared by every item of equal resources.
 
         Raises:
-            Rejected: The resource's attributes are over the limits.
+            Rejected: The resource's attributes are over the limits, or an identifier
+                it maps (service, agent, fleet, version) is over ``MAX_ID_BYTES``.
         """
         attrs = attributes(resource.attributes, self._limits)
         key = canonical_json(attrs)
@@ -315,6 +324,9 @@ def _resource_info(attrs: JsonObject, key: bytes) -> ResourceInfo:
         or text_attr(attrs, SERVICE_INSTANCE_ID)
         or text_attr(attrs, SERVICE_NAME)
     )
+    for name in (AEOS_AGENT_ID, SERVICE_INSTANCE_ID, SERVICE_NAME, SERVICE_VERSION,
+                 AEOS_AGENT_NAME, AEOS_FLEET_ID):  # fmt: skip
+        check_id(text_attr(attrs, name), f"attribute {name!r}")
     return ResourceInfo(
         attributes=attrs,
         key=key,

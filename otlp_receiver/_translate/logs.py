@@ -4,7 +4,8 @@ Rules:
 
 - ``time``: ``time_unix_nano``, else ``observed_time_unix_nano``; a record with neither
   (or one beyond the int64 nanosecond range) is rejected, as is one whose event name or
-  an attribute is over the limits.
+  an attribute is over the limits, or whose ``mosaic.task_run.id`` is over
+  ``MAX_ID_BYTES`` (``_bounds``).
 - Ids: a log record's trace_id/span_id are optional, and an invalid one (wrong length or
   all zero) means "not associated with a trace/span" (OTLP logs.proto, ``trace_id``:
   "The receivers SHOULD assume that the log record is not associated with a trace if
@@ -42,6 +43,7 @@ from otlp_receiver._translate._common import (
     Translation,
     any_value,
     attributes,
+    check_id,
     check_name,
     clean_text,
     scope_of,
@@ -97,6 +99,8 @@ def _event(record: Any, resource: ResourceInfo, scope: Scope, limits: Limits) ->
     if time_ns > MAX_INT64 or (observed_ns is not None and observed_ns > MAX_INT64):
         raise Rejected("time is out of range")
     attrs = attributes(record.attributes, limits)
+    task_run_id = text_attr(attrs, MOSAIC_TASK_RUN_ID)
+    check_id(task_run_id, f"attribute {MOSAIC_TASK_RUN_ID!r}")
     name = record.event_name or text_attr(attrs, EVENT_NAME_ATTRIBUTE) or DEFAULT_EVENT_TYPE
     name = check_name(name, limits, "event name")
     severity, number = _events.severity_of(record.severity_number, record.severity_text)
@@ -115,7 +119,7 @@ def _event(record: Any, resource: ResourceInfo, scope: Scope, limits: Limits) ->
         event_type=name,
         agent_id=resource.agent_id,
         fleet_id=resource.fleet_id,
-        task_run_id=text_attr(attrs, MOSAIC_TASK_RUN_ID),
+        task_run_id=task_run_id,
         trace_id=_optional_id(record.trace_id, 16, _ZERO_TRACE_ID),
         span_id=_optional_id(record.span_id, 8, _ZERO_SPAN_ID),
         service_name=resource.service_name,

@@ -4,10 +4,12 @@ Rules:
 
 - One row per data point, of kind gauge, sum, histogram, exponential_histogram or
   summary. A point is rejected when its time is 0 (or beyond the int64 nanosecond range),
-  a number point has no value, a count does not fit a bigint, a histogram's
+  a number point has no value, a count is over 2^53 or a summed double (value, sum, min,
+  max) beyond 10^290 in magnitude (``_bounds``), a histogram's
   ``bucket_counts`` is neither empty nor one longer than its ``explicit_bounds``, or an
   attribute is over the limits; every point of a metric whose name is empty or over the
-  limit is rejected. A metric with no data is nothing to store (not a rejection).
+  limit, or whose unit is over ``MAX_ID_BYTES``, is rejected. A metric with no data is
+  nothing to store (not a rejection).
 - ``series_id``: BLAKE2b-128 of the metric name, the resource attributes, the scope name
   and the point attributes, each as canonical (key-sorted) JSON, so attribute order does
   not matter.
@@ -28,6 +30,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from otlp_receiver._translate._bounds import check_count, check_magnitude
 from otlp_receiver._translate._common import (
     DEFAULT_LIMITS,
     MAX_INT64,
@@ -40,6 +43,7 @@ from otlp_receiver._translate._common import (
     Translation,
     attributes,
     canonical_json,
+    check_id,
     check_name,
     clamp_enum,
     clean_text,
@@ -119,6 +123,7 @@ class _Points:
             name = check_name(metric.name, self.limits, "metric name")
             if not name:
                 raise Rejected("metric name is empty")
+            check_id(metric.unit, "metric unit")
         except Rejected as exc:
             if data.data_points:
                 self.rejections.reject("data point", exc.reason, len(data.data_points))
@@ -184,28 +189,27 @@ def _common_columns(
     }
 
 
-def _count(value: int, what: str = "count") -> int:
-    if value > MAX_INT64:
-        raise Rejected(f"{what} is out of range")
-    return value
+_count = check_count
 
 
 def _counts(values: Any) -> list[int]:
     counts = list(values)
-    if counts and max(counts) > MAX_INT64:
-        raise Rejected("bucket count is out of range")
+    if counts:
+        check_count(max(counts), "bucket count")
     return counts
 
 
 def _optional(point: Any, field: str) -> float | None:
-    return float(getattr(point, field)) if point.HasField(field) else None
+    if not point.HasField(field):
+        return None
+    return check_magnitude(float(getattr(point, field)), field)
 
 
 def _number(point: Any) -> dict[str, Any]:
     which = point.WhichOneof("value")
     if which is None:
         raise Rejected("number data point has no value")
-    return {"value": float(getattr(point, which))}
+    return {"value": check_magnitude(float(getattr(point, which)), "value")}
 
 
 def _histogram(point: Any) -> dict[str, Any]:
@@ -240,7 +244,7 @@ def _exponential_histogram(point: Any) -> dict[str, Any]:
 
 
 def _summary(point: Any) -> dict[str, Any]:
-    return {"count": _count(point.count), "sum": float(point.sum)}
+    return {"count": _count(point.count), "sum": check_magnitude(float(point.sum), "sum")}
 
 
 def _quantiles(point: Any) -> list[dict[str, Any]]:

@@ -5,7 +5,8 @@ Rules (beyond the OTLP specification's own, cited where they apply):
 - A span is rejected (partial success) when its trace_id is not 16 bytes or all zero,
   its span_id not 8 bytes or all zero, its parent_span_id neither empty nor 8 bytes, its
   start time 0, its end before its start, a time beyond 2262 (the int64 nanosecond
-  range), its name or an attribute over the limits. An all-zero parent id means "no
+  range), its name or an attribute over the limits, or a mapped value (task run id, gen_ai
+  tokens and cost, ...) beyond its bound (``_bounds``). An all-zero parent id means "no
   parent". Unknown kinds and status codes (proto3 enums are open) are stored as 0.
 - Attributes are kept whole in ``attributes``, the mapped ones included.
 - ``subsystem``: ``semconv.normalize.subsystem_of``: the span's ``aeos.subsystem``, else
@@ -41,6 +42,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from otlp_receiver._translate import _events
+from otlp_receiver._translate._bounds import (
+    SPAN_BOUNDED_KEYS,
+    check_span_attributes,
+    check_usage,
+)
 from otlp_receiver._translate._common import (
     DEFAULT_LIMITS,
     MAX_INT32,
@@ -137,7 +143,11 @@ class _Spans:
             raise Rejected("time is out of range")
         name = check_name(span.name, self.limits)
         attrs = attributes(span.attributes, self.limits)
+        if not SPAN_BOUNDED_KEYS.isdisjoint(attrs):  # one set test for spans without them
+            check_span_attributes(attrs)
         usage = None if GEN_AI_KEYS.isdisjoint(attrs) else gen_ai_usage(attrs)
+        if usage is not None:
+            check_usage(usage)
         links = self._links(span) if span.links else None
         ids = (trace_id, span_id, parent_id)
         row = _span_row(span, resource, scope, name, attrs, usage, ids, links)

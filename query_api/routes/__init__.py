@@ -9,7 +9,22 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from query_api.deps import STAFF_ORG_PREFIX
-from query_api.routes import me
+from query_api.routes import (
+    agents,
+    alert_rules,
+    costs,
+    events,
+    jaeger,
+    me,
+    notification_endpoints,
+    notifications,
+    overview,
+    query,
+    staff,
+    subsystems,
+    task_runs,
+    traces,
+)
 
 TENANT_PREFIX = "/v1"
 
@@ -21,4 +36,18 @@ def view_routes(router: APIRouter) -> list[tuple[APIRouter, str]]:
 
 ROUTERS: list[tuple[APIRouter, str]] = [
     (me.router, TENANT_PREFIX),
+    *view_routes(traces.router),
+    (jaeger.router, "/jaeger"),
+    *view_routes(alert_rules.router),
+    *view_routes(notification_endpoints.router),
+    *view_routes(notifications.router),
+    (notifications.staff_router, "/v1/staff"),
+    *view_routes(overview.router),
+    *view_routes(agents.router),
+    *view_routes(task_runs.router),
+    *view_routes(costs.router),
+    *view_routes(subsystems.router),
+    *view_routes(query.router),
+    *view_routes(events.router),
+    (staff.router, TENANT_PREFIX),
 ]

@@ -20,6 +20,14 @@ recompute their coarser buckets from the level below, under a per-org advisory l
 
 Both paths compute the same values: the Python aggregation mirrors the SQL expressions of
 the declarations (tests compare the engines and recompute every rollup from raw rows).
+
+Overflow (PostgreSQL engine): bigint sums saturate at ``2^63 - 1`` (in Python while
+aggregating a batch, and in SQL when merging into stored rows and coarser levels) rather
+than fail the commit; double-precision sums cannot overflow because translation bounds
+every summed double (``otlp_receiver._translate`` documents the bounds). Histogram bucket
+counts are added by ``aeos_array_add`` (migration 0006), which does not saturate: a
+bucket that would pass ``2^63 - 1`` makes that org's commit refused (permanent error for
+its request only).
 """
 
 from __future__ import annotations
@@ -55,6 +63,7 @@ from storage.schema import (
 )
 
 ORIGIN = "TIMESTAMPTZ '2000-01-01 00:00:00+00'"
+MAX_BIGINT = 2**63 - 1
 _MINUTE_NS = 60 * 10**9
 _DAY_NS = 86_400 * 10**9
 STATUS_ERROR = 2
@@ -232,7 +241,7 @@ def _upsert(
             group.append(f"s.{dim}")
     for m in target.measures:
         cols.append(m.name)
-        sel.append(m.merge_sql("s."))
+        sel.append(_merge_expr(m, "s."))
     assignments = [
         f"{m.name} = {f'EXCLUDED.{m.name}' if recompute else _upsert_expr(m)}"
         for m in target.measures
@@ -248,7 +257,20 @@ def _upsert(
 def _upsert_expr(m: Measure) -> str:
     if m.merge == "sum" and m.sql_type != "bigint":  # nullable sums (no value: NULL)
         return _sum_upsert(m.name)
+    if m.merge == "sum":  # saturating: counts are never negative, so MAX - x cannot overflow
+        c = m.name
+        return (
+            f"CASE WHEN t.{c} <= {MAX_BIGINT} - EXCLUDED.{c} THEN t.{c} + EXCLUDED.{c} "
+            f"ELSE {MAX_BIGINT} END"
+        )
     return m.upsert_sql()
+
+
+def _merge_expr(m: Measure, prefix: str) -> str:
+    """``m.merge_sql``, saturating for bigint sums (``sum(bigint)`` is numeric: no overflow)."""
+    if m.merge == "sum" and m.sql_type == "bigint":
+        return f"LEAST(sum({prefix}{m.name}), {MAX_BIGINT})::bigint"
+    return m.merge_sql(prefix)
 
 
 def _recompute_source(family: Family, level: str) -> str:
@@ -434,7 +456,7 @@ def metric_rows(points: Iterable[tuple[uuid.UUID, MetricPointRow]]) -> list[tupl
             ]  # fmt: skip
             continue
         row[5] += 1
-        row[6] += obs
+        row[6] = min(row[6] + obs, MAX_BIGINT)
         row[7] = _opt(row[7], value, lambda a, b: a + b)
         row[8] = _opt(row[8], low, min)
         row[9] = _opt(row[9], high, max)
@@ -446,7 +468,7 @@ def metric_rows(points: Iterable[tuple[uuid.UUID, MetricPointRow]]) -> list[tupl
         if row[13] is None:
             row[13] = counts
         elif counts is not None and len(counts) == len(row[13]):
-            row[13] = [a + b for a, b in zip(row[13], counts, strict=True)]
+            row[13] = [min(a + b, MAX_BIGINT) for a, b in zip(row[13], counts, strict=True)]
     return [(NsTime(k[0]), *k[1:], *v[:11], NsTime(v[11]), *v[12:]) for k, v in rows.items()]
 
 
@@ -468,10 +490,10 @@ def cost_rows(items: Iterable[CostItem]) -> list[tuple[Any, ...]]:
             row = rows[key] = [0, Decimal(0), 0, 0, 0, 0]
         row[0] += 1
         row[1] += item.cost_usd
-        row[2] += c.input_tokens
-        row[3] += c.output_tokens
-        row[4] += c.cache_read_tokens
-        row[5] += c.cache_creation_tokens
+        row[2] = min(row[2] + c.input_tokens, MAX_BIGINT)
+        row[3] = min(row[3] + c.output_tokens, MAX_BIGINT)
+        row[4] = min(row[4] + c.cache_read_tokens, MAX_BIGINT)
+        row[5] = min(row[5] + c.cache_creation_tokens, MAX_BIGINT)
     return [(NsTime(k[0]), *k[1:], *v) for k, v in rows.items()]
 
 

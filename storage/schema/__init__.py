@@ -12,8 +12,11 @@ from datetime import timedelta
 from sqlalchemy import CheckConstraint
 
 from storage.schema._alerting import (
+    alert_budget_marks,
     alert_evaluations,
+    alert_groups,
     alert_rules,
+    alert_silences,
     alert_states,
     notification_endpoints,
     notifications,
@@ -103,8 +106,11 @@ __all__ = [
     "PartitionSpec",
     "aeos_meta",
     "agents",
+    "alert_budget_marks",
     "alert_evaluations",
+    "alert_groups",
     "alert_rules",
+    "alert_silences",
     "alert_states",
     "api_keys",
     "cost_daily",

@@ -110,5 +110,11 @@ task_runs = Table(
         serves="Task Runs view filtered by status",
     ),
     indexed("ix_task_runs_org_trace", "org_id", "trace_id", serves="task run of a trace"),
+    indexed(
+        "ix_task_runs_org_started",
+        "org_id",
+        "started_at",
+        serves="Task Runs dashboard: runs that started in a range, newest first",
+    ),
     comment="Executions of a task (spans carrying mosaic.task_run.id).",
 )

@@ -62,6 +62,8 @@ traces = Table(
     ts("spans_pruned_at", nullable=True),
     PrimaryKeyConstraint("org_id", "trace_id"),
     indexed("ix_traces_org_start", "org_id", "start_time", serves="trace search by time range"),
+    indexed("ix_traces_trace_id", "trace_id", serves="trace by id across orgs (staff)"),
+    indexed("ix_traces_start", "start_time", serves="trace search across orgs (staff)"),
     indexed(
         "ix_traces_unsampled_end",
         "end_time",
@@ -161,6 +163,14 @@ events = Table(
         "agent_id",
         "time",
         serves="event timeline of one agent",
+    ),
+    indexed(
+        "ix_events_org_trace_time",
+        "org_id",
+        "trace_id",
+        "time",
+        postgresql_where=text("trace_id IS NOT NULL"),
+        serves="span events and logs of a trace (trace view)",
     ),
     comment="OTLP log records and span events; event_id is a content hash (dedupes retries).",
 )

@@ -91,7 +91,8 @@ def test_orgs_create_prints_ids_and_working_keys(database: Database) -> None:
         (["orgs", "set-sampling", "nope", "5"], "no org named 'nope'"),
         (
             ["jobs", "run", "nope"],
-            "unknown job 'nope'; expected one of partitions, sampling-sweep, retention",
+            "unknown job 'nope'; expected one of partitions, sampling-sweep, retention, "
+            "timescale-jobs, alert-evaluation, alert-deliveries, agent-status",
         ),
         (["jobs", "run", "partitions", "--now", "yesterday"], "not an ISO 8601 time"),
     ],
@@ -201,6 +202,9 @@ def test_jobs_run_and_list(database: Database) -> None:
         ("sampling-sweep", None),
         ("retention", None),
         ("timescale-jobs", None),
+        ("alert-evaluation", None),
+        ("alert-deliveries", None),
+        ("agent-status", None),
     ]
 
     swept = aeos("jobs", "run", "sampling-sweep", "--now", NOW.isoformat(), url=_url(database))

@@ -8,6 +8,10 @@ from storage.schema import PARTITIONED, TENANT_TABLES, metadata
 CROSS_ORG_INDEXES = {
     "ix_webhook_deliveries_due",  # the delivery worker scans all orgs
     "ix_traces_unsampled_end",  # so does the sampling sweep
+    "ix_traces_trace_id",  # staff read a trace by id in any org
+    "ix_traces_start",  # staff search traces across orgs
+    "ix_alert_rules_due",  # the evaluation claim scans all orgs
+    "ix_alert_groups_due",  # so does the notification flush
 }
 
 

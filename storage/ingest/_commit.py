@@ -1,0 +1,163 @@
+"""What one group commit writes: raw rows by binary COPY, then what derives from them.
+
+Pure database work for :mod:`storage.ingest.writer` (which owns queueing, retries and errors):
+:func:`insert_raw` copies the raw rows (or, on the slow path after a unique violation,
+inserts only the new ones and says which), :func:`write_derived` upserts trace
+summaries, task runs, agents, cost items and (PostgreSQL engine) rollups from the rows
+actually inserted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from storage.ingest import _derive, rollups
+from storage.ingest import _sql as q
+from storage.ingest.pricing import Price, PriceBook
+from storage.ingest.rows import Batch
+
+
+@dataclass
+class NewRows:
+    """Which rows of each batch were inserted (not already stored)."""
+
+    spans: list[list[int]]  # per batch: indexes of new spans
+    events: list[list[int]]  # per batch: indexes of new events
+    metrics: list[list[int]]  # per batch: indexes of new points
+
+
+async def insert_raw(conn: AsyncConnection[Any], batches: list[Batch], slow: bool) -> NewRows:
+    """Copies the raw rows of ``batches``; ``slow``: skip rows already stored.
+
+    Returns:
+        Per batch, the indexes of its rows that are new.
+    """
+    spans = [(b.org_id, s) for b in batches for s in b.spans]
+    events = [(b.org_id, e) for b in batches for e in b.events]
+    points = [(b.org_id, m) for b in batches for m in b.metric_points]
+    if not slow:
+        if spans:
+            await q.copy_rows(conn, "spans", q.SPAN_COLUMNS, (q.span_tuple(o, s) for o, s in spans))
+        if events:
+            await q.copy_rows(
+                conn, "events", q.EVENT_COLUMNS, (q.event_tuple(o, e) for o, e in events)
+            )
+        if points:
+            await q.copy_rows(
+                conn, "metric_points", q.METRIC_COLUMNS, (q.metric_tuple(o, m) for o, m in points)
+            )
+        return NewRows(
+            [list(range(len(b.spans))) for b in batches],
+            [list(range(len(b.events))) for b in batches],
+            [list(range(len(b.metric_points))) for b in batches],
+        )
+    return await _insert_raw_slow(conn, batches, spans, events, points)
+
+
+async def _insert_raw_slow(
+    conn: AsyncConnection[Any],
+    batches: list[Batch],
+    spans: list[Any],
+    events: list[Any],
+    points: list[Any],
+) -> NewRows:
+    new_spans = await q.insert_new(
+        conn, "spans", q.SPAN_COLUMNS, [q.span_tuple(o, s) for o, s in spans],
+        ("org_id", "trace_id", "span_id", "start_time"),
+    ) if spans else set()  # fmt: skip
+    new_events = await q.insert_new(
+        conn, "events", q.EVENT_COLUMNS, [q.event_tuple(o, e) for o, e in events],
+        ("org_id", "event_id", "time"),
+    ) if events else set()  # fmt: skip
+    new_points = await q.insert_new(
+        conn, "metric_points", q.METRIC_COLUMNS, [q.metric_tuple(o, m) for o, m in points],
+        ("org_id", "metric", "series_id", "time"),
+    ) if points else set()  # fmt: skip
+    # A key inserted once may appear in several batches of the group (an export and its
+    # retry committed together) or twice in one: only its first occurrence is new.
+    return NewRows(
+        _claim(new_spans, batches, lambda b: b.spans,
+               lambda o, s: (o, s.trace_id, s.span_id, s.start_ns // 1000)),
+        _claim(new_events, batches, lambda b: b.events,
+               lambda o, e: (o, e.event_id, e.time_ns // 1000)),
+        _claim(new_points, batches, lambda b: b.metric_points,
+               lambda o, m: (o, m.metric, m.series_id, m.time_ns // 1000)),
+    )  # fmt: skip
+
+
+def _claim(
+    inserted: set[tuple[Any, ...]],
+    batches: list[Batch],
+    rows: Callable[[Batch], list[Any]],
+    key: Callable[[Any, Any], tuple[Any, ...]],
+) -> list[list[int]]:
+    """Per batch, the indexes of rows that are the first occurrence of an inserted key."""
+    unclaimed = set(inserted)
+    out: list[list[int]] = []
+    for b in batches:
+        mine = []
+        for i, row in enumerate(rows(b)):
+            k = key(b.org_id, row)
+            if k in unclaimed:
+                unclaimed.discard(k)
+                mine.append(i)
+        out.append(mine)
+    return out
+
+
+async def write_derived(
+    conn: AsyncConnection[Any],
+    batches: list[Batch],
+    new: NewRows,
+    book: PriceBook,
+    slow: bool,
+    with_rollups: bool,
+) -> list[int]:
+    """Trace summaries, task runs, agents, costs and rollups from the new rows.
+
+    Returns:
+        The number of new cost items per batch.
+    """
+    new_spans = [
+        (b.org_id, b.spans[i]) for b, idx in zip(batches, new.spans, strict=True) for i in idx
+    ]
+    new_ids = {(o, s.trace_id, s.span_id) for o, s in new_spans}
+    await q.upsert_traces(conn, _derive.trace_summaries(new_spans))
+    runs = [
+        (b.org_id, r)
+        for b in batches
+        for r in b.task_runs
+        if not slow or (b.org_id, r.trace_id, r.span_id) in new_ids
+    ]
+    await q.upsert_task_runs(conn, _derive.task_run_updates(runs))
+    await q.upsert_agents(
+        conn, _derive.latest_agents((b.org_id, a) for b in batches for a in b.agents)
+    )
+    calls = []
+    for b, idx in zip(batches, new.spans, strict=True):  # each new span's call once
+        mine = {(b.spans[i].trace_id, b.spans[i].span_id) for i in idx}
+        calls.append([(b.org_id, c) for c in b.llm_calls if (c.trace_id, c.span_id) in mine])
+    # A cost item shares its span's key: a new span's cost item is new too.
+    priced = _derive.price_calls((c for cs in calls for c in cs), book)
+    await q.insert_costs(conn, priced)
+    if with_rollups:  # last: rollup rows are the most contended, so hold their locks least
+        await rollups.write_rollups(
+            conn,
+            new_spans,
+            [(b.org_id, b.events[i]) for b, idx in zip(batches, new.events, strict=True)
+             for i in idx],
+            [(b.org_id, b.metric_points[i]) for b, idx in zip(batches, new.metrics, strict=True)
+             for i in idx],
+            priced,
+        )  # fmt: skip
+    return [len(cs) for cs in calls]
+
+
+async def load_prices(conn: AsyncConnection[Any]) -> PriceBook:
+    """The price table, as the writer's role sees it."""
+    cur = await conn.execute(q.SELECT_PRICES)
+    return PriceBook(Price(*row) for row in await cur.fetchall())
