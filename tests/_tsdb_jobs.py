@@ -55,6 +55,21 @@ def unschedule_every_job(conninfo: str) -> None:
         conn.execute(UNSCHEDULE)
 
 
+def settle_template(conninfo: str) -> None:
+    """Makes a template's job state the same every run (call with its scheduler stopped).
+
+    Between the migration creating the policies and their unscheduling, the scheduler may
+    have run some of them on the empty database, or been stopped in the middle of one
+    (recorded as failed). So every job runs once here, to completion, on the empty
+    database, and the job statistics are cleared: every clone starts from one state,
+    "no policy has run on any data", with no runs recorded.
+    """
+    run_every_job(conninfo)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("DELETE FROM _timescaledb_internal.bgw_job_stat_history")
+        conn.execute("DELETE FROM _timescaledb_internal.bgw_job_stat")
+
+
 def assert_no_job_ran(conninfo: str, since: datetime) -> None:
     """The "before any policy ran" state really is one: no job started since ``since``
     (the creation of the database)."""

@@ -42,7 +42,12 @@ from storage.embedded import EmbeddedPostgres, free_port
 from storage.errors import MigrationError
 from storage.migrate import StorageEngine, migrate, timescale_available
 from storage.settings import EngineChoice, parse_database_url
-from tests._tsdb_jobs import assert_no_job_ran, run_every_job, unschedule_every_job
+from tests._tsdb_jobs import (
+    assert_no_job_ran,
+    run_every_job,
+    settle_template,
+    unschedule_every_job,
+)
 
 TEST_APP_PASSWORD = "aeos-test-app-password"
 FAST_SERVER_SETTINGS = {
@@ -151,6 +156,7 @@ def _template(
                 unschedule_every_job(pg_server.conninfo(name))
                 with psycopg.connect(pg_server.conninfo(name), autocommit=True) as tmpl:
                     tmpl.execute("SELECT _timescaledb_functions.stop_background_workers()")
+                settle_template(pg_server.conninfo(name))
             conn.execute(
                 sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(sql.Identifier(name))
             )
