@@ -718,11 +718,13 @@ def test_tiers_are_seeded_and_readable(database: Database, role: str) -> None:
     }
 
 
-def test_tenants_do_not_read_the_tiers(database: Database) -> None:
+def test_tenants_read_the_tiers_but_do_not_change_them(database: Database) -> None:
+    """Plan defaults hold no org's data: tenants read them (migration 0016), never write."""
     with database.admin_engine().begin() as conn:
         conn.execute(text("SET LOCAL ROLE aeos_tenant"))
+        assert conn.execute(text("SELECT count(*) FROM retention_tiers")).scalar_one() == 18
         with pytest.raises(DBAPIError, match="permission denied"):
-            conn.execute(text("SELECT * FROM retention_tiers"))
+            conn.execute(text("UPDATE retention_tiers SET days = 1"))
 
 
 @pytest.mark.parametrize(
