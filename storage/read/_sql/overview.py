@@ -18,4 +18,3 @@ def task_runs_by_status(start: datetime, end: datetime) -> Select[Any]:
         .where(t.c.started_at >= start, t.c.started_at < end)
         .group_by(t.c.status)
     )
-
