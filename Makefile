@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck format clean
+.PHONY: run test test-servers lint typecheck format clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,22 @@ run: $(STAMP)
 	$(BIN)/aeos serve --demo
 
 ## Run the whole test suite (starts its own PostgreSQL unless AEOS_TEST_DATABASE_URL is set).
-test: $(STAMP)
+test: $(STAMP) test-servers
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Real servers the tests start themselves, from Debian packages: Prometheus Alertmanager
+# (alerting tests). Installed only when missing and apt-get exists (sudo when not root);
+# a failed install warns, and the tests that need the server say how to install it.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
+test-servers:
+	@if ! command -v prometheus-alertmanager >/dev/null 2>&1 \
+	    && ! command -v alertmanager >/dev/null 2>&1 \
+	    && command -v apt-get >/dev/null 2>&1; then \
+	  $(SUDO) apt-get update -qq >/dev/null 2>&1 || true; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+	    prometheus-alertmanager >/dev/null 2>&1 \
+	    || echo "warning: could not install prometheus-alertmanager" >&2; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

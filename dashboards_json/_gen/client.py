@@ -16,8 +16,10 @@ from dashboards_json._gen.panels import (
 from dashboards_json._gen.sql import (
     BUDGET,
     DAY,
+    EVALUATION_STATE,
     P95,
     TIME,
+    WORST_STATE,
     cost,
     per_second,
     point_quantiles,
@@ -174,7 +176,8 @@ def costs() -> Json:
         stat("Input tokens", "Input tokens (including cache reads and writes).",
              f"SELECT coalesce(sum(tokens_in), 0) AS tokens_in FROM {c} WHERE {where}",
              unit="short"),
-        stat("Monthly budget", "The org's monthly budget (its largest enabled budget rule).",
+        stat("Monthly budget", "The org's monthly budget (its largest enabled monthly "
+             "budget rule over all its spend).",
              f"SELECT {BUDGET}::float8 AS budget_usd", unit="currencyUSD"),
         timeseries("Month to date against budget",
                    "Cost accumulated since the start of each UTC month, and the monthly budget.",
@@ -204,24 +207,37 @@ def costs() -> Json:
 
 
 def alerts() -> Json:
-    """Alert rules, their state and history, and the in-app inbox."""
+    """Alert rules, their instances' states and history, and the in-app inbox."""
     panels = [
-        stat("Firing", "Rules firing now.",
+        stat("Firing", "Alert instances firing now (a rule has one instance per label set).",
              f"SELECT count(*) AS firing FROM alert_states WHERE {ORG} AND is_firing",
              unit="short", thresholds=_FIRING),
         stat("Unread notifications", "Notifications in the inbox not yet read.",
              f"SELECT count(*) AS unread FROM notifications WHERE {ORG} AND read_at IS NULL",
              unit="short"),
-        table("Rules", "Every alert rule with its current state, firing first.",
-              "SELECT r.name, r.type, r.severity, r.enabled, coalesce(s.state, '') AS state, "
-              "coalesce(s.is_firing, false) AS firing, s.last_value, s.last_changed_at, "
-              "s.last_evaluated_at FROM alert_rules r LEFT JOIN alert_states s "
-              "ON s.org_id = r.org_id AND s.rule_id = r.id "
-              f"WHERE r.{ORG} ORDER BY firing DESC, r.name", size=(24, 8)),
-        timeseries("Evaluations by state", "Rule evaluations per point, by resulting state.",
-                   "SELECT $__timeGroupAlias(time, $__interval), state, count(*) AS evaluations "
-                   f"FROM alert_evaluations WHERE {ORG} AND $__timeFilter(time) "
-                   "GROUP BY 1, 2 ORDER BY 1", unit="short", stacked=True, bars=True),
+        table("Rules", "Every alert rule: its worst instance state and how many instances "
+              "fire, firing first.",
+              f"SELECT r.name, r.type, r.severity, r.enabled, {WORST_STATE} AS state, "
+              "count(*) FILTER (WHERE s.is_firing) AS firing, count(s.rule_id) AS instances, "
+              "max(s.last_changed_at) AS last_changed_at, "
+              "max(s.last_evaluated_at) AS last_evaluated_at FROM alert_rules r "
+              "LEFT JOIN alert_states s ON s.org_id = r.org_id AND s.rule_id = r.id "
+              f"WHERE r.{ORG} GROUP BY r.id, r.name, r.type, r.severity, r.enabled "
+              "ORDER BY firing DESC, r.name", size=(24, 8)),
+        table("Instances", "Rule instances not normal (pending, firing, recovering, no data, "
+              "error), firing first (200 rows).",
+              "SELECT r.name AS rule, s.labels::text AS labels, s.state, s.is_firing AS firing, "
+              "s.last_value, s.active_at, s.fired_at, s.reason FROM alert_states s "
+              "JOIN alert_rules r ON r.id = s.rule_id "
+              f"WHERE s.{ORG} AND s.state <> 'normal' "
+              "ORDER BY s.is_firing DESC, s.fired_at DESC NULLS LAST, r.name LIMIT 200",
+              size=(24, 8)),
+        timeseries("Evaluations by state", "Rule evaluations per point, by the rule's "
+                   "resulting state.",
+                   f"SELECT $__timeGroupAlias(time, $__interval), {EVALUATION_STATE} AS state, "
+                   f"count(*) AS evaluations FROM alert_evaluations WHERE {ORG} "
+                   "AND $__timeFilter(time) GROUP BY 1, 2 ORDER BY 1", unit="short",
+                   stacked=True, bars=True),
         table("Notifications", "The newest notifications in the range (200 rows).",
               "SELECT created_at, type, severity, title, read_at FROM notifications "
               f"WHERE {ORG} AND $__timeFilter(created_at) ORDER BY created_at DESC LIMIT 200",

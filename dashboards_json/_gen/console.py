@@ -15,6 +15,7 @@ from dashboards_json._gen.panels import (
     timeseries,
 )
 from dashboards_json._gen.sql import (
+    EVALUATION_STATE,
     P95,
     SECONDS,
     TIME,
@@ -72,11 +73,11 @@ SELECT o.id::text AS org_id, o.name AS org, o.plan, coalesce(red.spans, 0) AS sp
         stat("p95 latency", "95th percentile span duration, all orgs.",
              f"SELECT p95_ms FROM {quantiles(red, 'true', {}, 'duration_hist', P95)} AS q",
              unit="ms"),
-        stat("Alerts firing", "Rules firing now, all orgs.",
+        stat("Alerts firing", "Alert instances firing now, all orgs.",
              "SELECT count(*) AS firing FROM alert_states WHERE is_firing", unit="short",
              thresholds=FIRING),
-        table("Orgs by health", "Every org, the least healthy first (alerts firing, error rate, "
-              "agents not online). The org id opens the Org Explorer.", health,
+        table("Orgs by health", "Every org, the least healthy first (alert instances firing, "
+              "error rate, agents not online). The org id opens the Org Explorer.", health,
               units={"error_rate": "percentunit", "p95_ms": "ms", "cost_usd": "currencyUSD"},
               links={"org_id": ("Org Explorer", ORG_EXPLORER), "org": ("Org Explorer",
                      ORG_EXPLORER)},
@@ -168,21 +169,24 @@ def fleet_explorer() -> Json:
 def anomalies() -> Json:
     """Alerts firing and alert history across orgs."""
     panels = [
-        stat("Alerts firing", "Rules firing now in the chosen orgs.",
+        stat("Alerts firing", "Alert instances firing now in the chosen orgs.",
              f"SELECT count(*) AS firing FROM alert_states WHERE is_firing AND {ORGS}",
              unit="short", thresholds=FIRING),
         stat("Anomaly rules", "Enabled anomaly rules in the chosen orgs.",
              f"SELECT count(*) AS rules FROM alert_rules WHERE type = 'anomaly' AND enabled "
              f"AND {ORGS}", unit="short"),
-        table("Incidents (firing now)", "Rules firing now, oldest change first.",
-              "SELECT o.name AS org, s.org_id::text AS org_id, r.name AS rule, r.type, "
-              "r.severity, s.state, s.last_value, s.last_changed_at FROM alert_states s "
+        table("Incidents (firing now)", "Alert instances firing now (one per rule and label "
+              "set), the longest firing first.",
+              "SELECT o.name AS org, s.org_id::text AS org_id, r.name AS rule, "
+              "s.labels::text AS labels, r.type, r.severity, s.state, s.last_value, s.fired_at, "
+              "s.last_changed_at FROM alert_states s "
               "JOIN alert_rules r ON r.id = s.rule_id JOIN orgs o ON o.id = s.org_id "
               f"WHERE s.is_firing AND {v.matches('s.org_id::text', 'orgs')} "
-              "ORDER BY s.last_changed_at NULLS LAST LIMIT 200",
+              "ORDER BY s.fired_at NULLS LAST, r.name LIMIT 200",
               links={"org": ("Org Explorer", ORG_EXPLORER)}, size=(24, 9)),
         timeseries("Evaluations by state", "Rule evaluations per point by state, chosen orgs.",
-                   "SELECT $__timeGroupAlias(time, $__interval), state, count(*) AS evaluations "
+                   f"SELECT $__timeGroupAlias(time, $__interval), {EVALUATION_STATE} AS state, "
+                   "count(*) AS evaluations "
                    f"FROM alert_evaluations WHERE $__timeFilter(time) AND {ORGS} "
                    "GROUP BY 1, 2 ORDER BY 1", unit="short", stacked=True, bars=True),
         timeseries("Notifications by severity", "Notifications created per point, by severity.",

@@ -102,11 +102,21 @@ def raw_window(column: str) -> str:
     return f"$__timeFilter({column}) AND {column} > $__timeTo()::timestamptz - {RAW_LIMIT}"
 
 
-# Budget of an org: the largest enabled monthly "budget" rule (alerting keeps amounts in
-# params; the panel accepts the names that rule type uses or used).
+# Budget of an org: the largest enabled monthly budget rule over all its spend (no filters,
+# no group-by). Its amount is ``params.amount_usd`` (storage.alerts.spec.BudgetParams; a
+# rule stores the params as written, so a missing period is the default, month).
 BUDGET: Final = (
-    "(SELECT max(amount) FROM (SELECT CASE WHEN a ~ '^[0-9]+(\\.[0-9]+)?$' THEN a::numeric END "
-    "AS amount FROM (SELECT coalesce(params->>'amount_usd', params->>'amount', "
-    "params->>'budget_usd') AS a FROM alert_rules WHERE type = 'budget' AND enabled "
-    "AND org_id IN (${org:sqlstring})) r) b)"
+    "(SELECT max((params->>'amount_usd')::numeric) FROM alert_rules WHERE type = 'budget' "
+    "AND enabled AND jsonb_typeof(params->'amount_usd') = 'number' "
+    "AND coalesce(params->>'period', 'month') = 'month' "
+    "AND coalesce(params->'filters', '{}') = '{}' AND coalesce(params->'group_by', '[]') = '[]' "
+    "AND org_id IN (${org:sqlstring}))"
+)
+# Alert instance states (storage.alerts, alerting.states.State), best to worst: a rule's
+# state is its worst instance's. Evaluations stored before migration 0014 keep the old
+# names ('ok', 'firing'); panels show them under the new ones.
+ALERT_STATES: Final = "ARRAY['normal', 'pending', 'no_data', 'error', 'recovering', 'alerting']"
+WORST_STATE: Final = f"coalesce(({ALERT_STATES})[max(array_position({ALERT_STATES}, s.state))], '')"
+EVALUATION_STATE: Final = (
+    "CASE state WHEN 'ok' THEN 'normal' WHEN 'firing' THEN 'alerting' ELSE state END"
 )

@@ -2,7 +2,8 @@
 
 Requests, errors and latency come from ``org_red`` (cut into day/hour/minute buckets,
 exact to the minute, see ``storage.read._common``); cost from ``storage.read.costs``
-(exact); task runs by the time they started; agents by their effective status.
+(exact); task runs by the time they started; agents by their effective status; alerts
+firing as the alerting engine counts them (firing rule instances, ``storage.alerts``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
+from storage.alerts.rules import firing_count
 from storage.read._common import Availability, Coverage, check_span, coverage, segments
 from storage.read._sql import overview as sql
 from storage.read._sql.rollups import red_aggs, rollup_select
@@ -81,11 +83,10 @@ def org_overview(
     check_span(start, end, MAX_OVERVIEW_RANGE, "overview")
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     first = midnight.replace(day=1)
-    firing = conn.execute(sql.alerts_firing()).scalar_one()
     return Overview(
         range=period(conn, start, end, available),
         today=period(conn, midnight, now, available),
         month_to_date=period(conn, first, now, available),
         agents=agent_status_counts(conn, now=now, liveness=liveness),
-        alerts_firing=int(firing),
+        alerts_firing=firing_count(conn),
     )

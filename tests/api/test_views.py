@@ -10,12 +10,13 @@ past), so edges are read from the 1-hour level, and whole hours make that exact.
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
+from alerting.cycle import run_cycle
 from tests.api.conftest import OrgKeys, RunningApi
 from tests.integration import _read_world as w
 
@@ -83,6 +84,28 @@ def test_overview(env: Env) -> None:
     assert got["range"]["cost"]["calls"] == cost[0]["n"]
     assert got["agents"] == {"online": 0, "degraded": 0, "offline": 4}  # silent for days
     assert got["alerts_firing"] == 0
+
+
+def test_overview_counts_the_alerts_the_alerting_engine_fires(env: Env) -> None:
+    # NoData (the world is in the past) fires the first rule at once; the second waits
+    # out its ``for`` in Pending, which is not firing.
+    for name, for_s in (("fires", 0), ("pending", 600)):
+        body = {"name": name, "type": "threshold", "no_data_state": "alerting", "for_s": for_s,
+                "params": {"measure": "span_count", "value": 1}}  # fmt: skip
+        r = env.api.client.post("/v1/alert-rules", headers=env.api.headers(env.a.admin_key),
+                                json=body)  # fmt: skip
+        assert r.status_code == 201, r.text
+    run_cycle(env.api.db.app_engine(), datetime.now(UTC).replace(second=0, microsecond=0))
+    states = env.raw("SELECT state, is_firing FROM alert_states WHERE org_id = :org")
+    assert sorted((s["state"], s["is_firing"]) for s in states) == [
+        ("alerting", True),
+        ("pending", False),
+    ]
+    assert env.get("/v1/overview", **RANGE)["alerts_firing"] == 1
+    assert env.get("/v1/overview", env.b.member_key, **RANGE)["alerts_firing"] == 0
+    support = env.api.staff_key("alias_support")
+    staff = env.get(f"/v1/staff/orgs/{env.a.org_id}/overview", support, **RANGE)
+    assert staff["alerts_firing"] == 1
 
 
 def test_agents_detail_and_fleets(env: Env) -> None:

@@ -2,8 +2,9 @@
 
 Every name of org A starts with ``orga`` and of org B with ``orgb``, so a leak shows up
 as a string in a result. Three days of spans (all subsystems, UCE and MOSAIC attributes,
-errors, task runs, LLM calls), heartbeats and queue-depth points, plus alert rules,
-states, evaluations and notifications, and receiver self-telemetry for the console.
+errors, task runs, LLM calls), heartbeats and queue-depth points; alert rules, instance
+states, evaluations and notifications written by the alerting storage functions; and
+receiver self-telemetry for the console.
 """
 
 from __future__ import annotations
@@ -18,7 +19,11 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from alerting import states
 from storage import admin
+from storage.alerts import engine as store
+from storage.alerts import rules as alert_config
+from storage.alerts import spec as alert_spec
 from storage.database import Database
 from storage.ingest.rows import (
     AgentSighting,
@@ -136,53 +141,62 @@ def _batch(org_id: uuid.UUID, tag: str, seed: int) -> Batch:
     return batch
 
 
-def _alerting(conn: Connection, org_id: uuid.UUID, tag: str) -> None:
-    params = '{"amount_usd": 120, "period": "month"}'
-    budget, errors = (
-        conn.execute(
-            text(
-                "INSERT INTO alert_rules (org_id, name, type, severity, params) VALUES "
-                "(:o, :n, :t, 'warning', CAST(:p AS jsonb)) RETURNING id"
-            ),
-            {
-                "o": org_id,
-                "n": f"{tag}-{kind}",
-                "t": kind,
-                "p": params if kind == "budget" else "{}",
-            },
-        ).scalar_one()
-        for kind in ("budget", "threshold")
+def _rule(conn: Connection, org_id: uuid.UUID, name: str, kind: str,
+          params: dict[str, Any]) -> store.RuleRow:  # fmt: skip
+    stored = alert_config.create_rule(
+        conn,
+        org_id,
+        alert_spec.RuleSpec.model_validate({"name": name, "type": kind, "params": params}),
     )
+    fields = stored.spec.model_dump(exclude={"enabled"})
+    return store.RuleRow(id=stored.id, org_id=org_id, next_eval_at=None, **fields)
+
+
+def _instance(rule: store.RuleRow, agent: str | None, state: states.State,
+              at: datetime, value: float) -> store.StateRow:  # fmt: skip
+    labels = {"agent_id": agent} if agent else {}
+    firing = state in (states.State.ALERTING, states.State.RECOVERING)
+    return store.StateRow(
+        rule_id=rule.id, fingerprint=states.fingerprint(labels), labels=labels,
+        state=state.value, is_firing=firing, active_at=at if state != "normal" else None,
+        fired_at=at if firing else None, breach_ended_at=None, resolved_at=None,
+        last_value=value, missed=0, reason=None,
+    )  # fmt: skip
+
+
+def _alerting(conn: Connection, org_id: uuid.UUID, tag: str) -> None:
+    """Rules, instance states, evaluations and notifications as the alerting engine writes
+    them: a monthly budget (and a daily one, which is not the month's budget line), and an
+    error-rate rule per agent with one instance firing, one pending and one normal."""
+    at = T0 + timedelta(days=2)
+    budget = _rule(conn, org_id, f"{tag}-budget", "budget", {"amount_usd": 120, "period": "month"})
+    daily = _rule(conn, org_id, f"{tag}-daily", "budget", {"amount_usd": 500, "period": "day"})
+    errors = _rule(conn, org_id, f"{tag}-threshold", "threshold",
+                   {"measure": "error_rate", "value": 0.1, "group_by": ["agent_id"]})  # fmt: skip
+    agents = [f"{tag}-agent-{i}" for i in range(3)]
+    found = [states.State.ALERTING, states.State.PENDING, states.State.NORMAL]
+    rows = [(org_id, _instance(errors, a, s, at, 0.2)) for a, s in zip(agents, found, strict=True)]
+    rows += [(org_id, _instance(r, None, states.State.NORMAL, at, 10)) for r in (budget, daily)]
+    store.save_states(conn, rows, at)
+    store.record_evaluations(conn, [
+        store.EvaluationRow(errors, T0 + timedelta(hours=k),
+                            "alerting" if k % 5 == 0 else "normal", k / 10, {})
+        for k in range(DAYS * 24)
+    ])  # fmt: skip
+    # History stored before migration 0014 keeps the old state names (never rewritten).
     conn.execute(
         text(
-            "INSERT INTO alert_states (org_id, rule_id, state, is_firing, last_evaluated_at, "
-            "last_changed_at, last_value) VALUES (:o, :r, 'firing', true, :t, :t, 0.2), "
-            "(:o, :b, 'ok', false, :t, :t, 10)"
+            "INSERT INTO alert_evaluations (org_id, rule_id, time, state, value) VALUES "
+            "(:o, :r, :t, 'firing', 1), (:o, :r, :t + interval '1 minute', 'ok', 0)"
         ),
-        {"o": org_id, "r": errors, "b": budget, "t": T0 + timedelta(days=2)},
+        {"o": org_id, "r": errors.id, "t": T0 + timedelta(minutes=30)},
     )
-    for k in range(DAYS * 24):
-        conn.execute(
-            text(
-                "INSERT INTO alert_evaluations (org_id, rule_id, time, state, value) "
-                "VALUES (:o, :r, :t, :s, :v)"
-            ),
-            {
-                "o": org_id,
-                "r": errors,
-                "t": T0 + timedelta(hours=k),
-                "v": k / 10,
-                "s": "firing" if k % 5 == 0 else "ok",
-            },
-        )
     for k in range(6):
-        conn.execute(
-            text(
-                "INSERT INTO notifications (org_id, created_at, type, severity, title, rule_id) "
-                "VALUES (:o, :t, 'alert.firing', 'critical', :title, :r)"
-            ),
-            {"o": org_id, "t": T0 + timedelta(hours=9 * k), "title": f"{tag} errors", "r": errors},
-        )
+        store.notify(conn, store.NewNotification(
+            org_id=org_id, type="alert.firing", severity="critical", title=f"{tag} errors",
+            body="", rule_id=errors.id, dedup_key=f"{tag}-firing-{k}",
+            labels={"agent_id": agents[0]}, details={},
+        ), T0 + timedelta(hours=9 * k))  # fmt: skip
 
 
 def _platform(conn: Connection) -> None:

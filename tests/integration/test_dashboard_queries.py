@@ -427,6 +427,44 @@ def test_console_sees_every_org_and_names_the_unhealthy(ctx: Ctx) -> None:
         )
 
 
+def test_alert_panels_read_instances_as_the_alerting_engine_stores_them(ctx: Ctx) -> None:
+    rng = (w.T0, w.T0 + 3 * DAY, 3_600_000)
+    board = "client/alerts-notifications.json"
+    org = ctx.world.a.org_id
+    firing = _raw(ctx, "SELECT count(*) FROM alert_states WHERE org_id = :o AND is_firing", o=org)
+    assert _panel_result(ctx, "a", board, "Firing", rng)[1] == [(firing[0][0],)] == [(1,)]
+    cols, rows = _panel_result(ctx, "a", board, "Rules", rng)
+    rules = {r[0]: (r[cols.index("state")], r[cols.index("firing")], r[cols.index("instances")])
+             for r in rows}  # fmt: skip
+    assert rules == {"orga-threshold": ("alerting", 1, 3), "orga-budget": ("normal", 0, 1),
+                     "orga-daily": ("normal", 0, 1)}  # fmt: skip
+    assert rows[0][0] == "orga-threshold"  # firing first
+    cols, rows = _panel_result(ctx, "a", board, "Instances", rng)
+    assert [(r[cols.index("state")], json.loads(r[cols.index("labels")])) for r in rows] == [
+        ("alerting", {"agent_id": "orga-agent-0"}),
+        ("pending", {"agent_id": "orga-agent-1"}),
+    ]
+    # Old history ('firing', 'ok') is shown under the new names.
+    evaluations: Counter[str] = Counter()
+    for _, state, n in _panel_result(ctx, "a", board, "Evaluations by state", rng)[1]:
+        evaluations[state] += n
+    stored = _raw(ctx, "SELECT state FROM alert_evaluations WHERE org_id = :o", o=org)
+    assert {"ok", "firing"} <= {r.state for r in stored}
+    new = {"ok": "normal", "firing": "alerting"}
+    assert evaluations == Counter(new.get(r.state, r.state) for r in stored)
+    cols, rows = _panel_result(ctx, "staff", "console/anomalies-incidents.json",
+                               "Incidents (firing now)", rng)  # fmt: skip
+    mine = [r for r in rows if r[cols.index("org_id")] in (str(org), str(ctx.world.b.org_id))]
+    assert sorted((r[cols.index("rule")], json.loads(r[cols.index("labels")])) for r in mine) == [
+        ("orga-threshold", {"agent_id": "orga-agent-0"}),
+        ("orgb-threshold", {"agent_id": "orgb-agent-0"}),
+    ]
+    everywhere = _raw(ctx, "SELECT count(*) FROM alert_states WHERE is_firing")[0][0]
+    assert len(rows) == everywhere
+    overview = "console/global-overview.json"
+    assert _panel_result(ctx, "staff", overview, "Alerts firing", rng)[1] == [(everywhere,)]
+
+
 def test_level_functions_follow_the_documented_rule(ctx: Ctx) -> None:
     with ctx.connect("a") as conn:
         for start, end, interval in [*RANGES, (w.T0, w.T0 + DAY, 3_600_000),

@@ -1,4 +1,4 @@
-"""Named statements of the org overview besides the rollups (task runs, alerts)."""
+"""Named statements of the org overview besides the rollups (task runs)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Select, func, select
 
-from storage.schema import alert_states, task_runs
+from storage.schema import task_runs
 
 
 def task_runs_by_status(start: datetime, end: datetime) -> Select[Any]:
@@ -18,8 +18,3 @@ def task_runs_by_status(start: datetime, end: datetime) -> Select[Any]:
         .where(t.c.started_at >= start, t.c.started_at < end)
         .group_by(t.c.status)
     )
-
-
-def alerts_firing() -> Select[Any]:
-    """Rules of the org currently firing."""
-    return select(func.count()).select_from(alert_states).where(alert_states.c.is_firing)
