@@ -16,6 +16,7 @@ from query_api.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
 from query_api.settings import ApiSettings
 from storage import admin
 from storage.database import Database
+from storage.keys import parse_prefix
 from tests.api._probe import PROBE_ROUTERS
 from tests.api.conftest import RunningApi, start_api
 
@@ -65,7 +66,7 @@ def test_who_may_ask(api: RunningApi) -> None:
     _problem(api.get("/v1/me", "not-a-key"), 401, "unauthorized")
     _problem(api.get("/v1/me", org.member_key[:-3] + "xyz"), 401, "unauthorized")
     with api.db.admin_engine().begin() as conn:
-        admin.revoke_key(conn, org.member_key.rsplit("_", 1)[0])
+        admin.revoke_key(conn, str(parse_prefix(org.member_key)))
     _problem(api.get("/v1/me", org.member_key), 401, "unauthorized")
     basic = api.client.get("/v1/me", headers={"Authorization": f"Basic {org.admin_key}"})
     _problem(basic, 401, "unauthorized")
