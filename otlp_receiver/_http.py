@@ -67,6 +67,10 @@ class _Reserved:
     key_id: uuid.UUID
     n: int = 0
     complete: bool = False  # the whole body was read
+    # Refused on its declared length alone: the connection stays open so that the client,
+    # still sending, reads the 413 (closing with its bytes unread makes the kernel reset
+    # the connection, and the answer is lost); the server discards the rest as it comes.
+    refused_on_length: bool = False
 
 
 async def _read_body(request: Request, ctx: ReceiverContext, held: _Reserved) -> bytes:
@@ -74,6 +78,7 @@ async def _read_body(request: Request, ctx: ReceiverContext, held: _Reserved) ->
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit():
         if int(declared) > limit:
+            held.refused_on_length = True
             raise _errors.too_large(limit)
         ctx.bodies.take(held.key_id, int(declared))  # all at once, before reading any
         held.n += int(declared)
@@ -170,7 +175,8 @@ def _endpoint(
         except ReceiverError as error:
             _metrics.REQUESTS.labels(handler.signal, TRANSPORT, str(error.http_status)).inc()
             _metrics.REFUSALS.labels(handler.signal, TRANSPORT, error.reason).inc()
-            return _error_response(error, media_type, held is None or not held.complete)
+            unread = held is None or not (held.complete or held.refused_on_length)
+            return _error_response(error, media_type, unread)
         except ClientDisconnect:
             _disconnected(handler.signal, request)
             return Response(status_code=400)  # nobody reads it
