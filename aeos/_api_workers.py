@@ -29,6 +29,7 @@ from typing import Any
 import uvicorn
 from pydantic import SecretStr
 
+from aeos._workers import stop_processes
 from query_api.settings import ApiSettings
 
 _log = logging.getLogger(__name__)
@@ -227,15 +228,7 @@ class ApiWorkers:
     def stop(self) -> None:
         """Asks every worker to stop (SIGTERM), then waits; kills stragglers."""
         self._stopping = True
-        for proc in self._procs:
-            if proc.is_alive() and proc.pid is not None:
-                os.kill(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        for proc in self._procs:
-            proc.join(max(deadline - time.monotonic(), 0.1))
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
+        stop_processes(self._procs)
         self._procs = []
         if self._metrics_dir is not None:
             self._metrics_dir.cleanup()

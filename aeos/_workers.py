@@ -82,17 +82,23 @@ class ReceiverWorkers:
     def stop(self) -> None:
         """Asks every worker to drain and stop (SIGTERM), then waits; kills stragglers."""
         self._stopping = True
-        for proc in self._procs:
-            if proc.is_alive() and proc.pid is not None:
-                os.kill(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        for proc in self._procs:
-            proc.join(max(deadline - time.monotonic(), 0.1))
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
+        stop_processes(self._procs)
         self._procs = []
         if self._metrics_dir is not None:
             os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
             self._metrics_dir.cleanup()
             self._metrics_dir = None
+
+
+def stop_processes(procs: list[BaseProcess]) -> None:
+    """SIGTERM to every live process, then waits up to ``STOP_TIMEOUT_S`` in all; kills
+    stragglers (the receiver and API supervisors stop their workers alike)."""
+    for proc in procs:
+        if proc.is_alive() and proc.pid is not None:
+            os.kill(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    for proc in procs:
+        proc.join(max(deadline - time.monotonic(), 0.1))
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
