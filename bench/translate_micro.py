@@ -26,6 +26,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 from otlp_receiver._decode import JSON, PROTOBUF, decode_traces
+from otlp_receiver._lite import decode_traces_fast
 from otlp_receiver._translate import translate_traces
 
 T0 = 1_700_000_000_000_000_000
@@ -148,10 +149,22 @@ def main() -> None:
     result = translate_traces(decoded, ORG)
     assert len(result.batch.spans) == args.spans
     assert result.rejected == 0
+    lite = decode_traces_fast(body, PROTOBUF)
+    assert translate_traces(lite, ORG) == result
+    fast_json = decode_traces_fast(json_body, JSON)
+    assert translate_traces(fast_json, ORG) == result
     stages = {
-        "decode protobuf": lambda: decode_traces(body, PROTOBUF),
-        "decode JSON": lambda: decode_traces(json_body, JSON),
-        "translate": lambda: translate_traces(decoded, ORG),
+        "reference: decode protobuf": lambda: decode_traces(body, PROTOBUF),
+        "reference: decode JSON": lambda: decode_traces(json_body, JSON),
+        "reference: translate": lambda: translate_traces(decoded, ORG),
+        "receiver: decode protobuf": lambda: decode_traces_fast(body, PROTOBUF),
+        "receiver: translate (protobuf)": lambda: translate_traces(lite, ORG),
+        "receiver: decode JSON": lambda: decode_traces_fast(json_body, JSON),
+        "receiver: translate (JSON)": lambda: translate_traces(fast_json, ORG),
+        "receiver: protobuf, both": lambda: translate_traces(
+            decode_traces_fast(body, PROTOBUF), ORG
+        ),
+        "receiver: JSON, both": lambda: translate_traces(decode_traces_fast(json_body, JSON), ORG),
     }
     print(
         f"{args.spans} spans, ~20 attributes each; "
@@ -159,7 +172,7 @@ def main() -> None:
     )
     for name, run in stages.items():
         best, median = us_per_span(run, args.spans, args.rounds)
-        print(f"{name:>16}: {best:7.2f} µs/span best, {median:7.2f} median")
+        print(f"{name:>32}: {best:7.2f} µs/span best, {median:7.2f} median")
 
 
 if __name__ == "__main__":

@@ -10,9 +10,10 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from otlp_receiver import _errors, _metrics
 from otlp_receiver._context import ReceiverContext
-from otlp_receiver._decode import DecodeError, decode_logs, decode_metrics, decode_traces
+from otlp_receiver._decode import DecodeError, decode_logs, decode_metrics
 from otlp_receiver._errors import ReceiverError
 from otlp_receiver._handlers import LOGS, METRICS, TRACES, SignalHandler
+from otlp_receiver._lite import decode_traces_fast
 
 TRANSPORT = "grpc"
 PROTOBUF = "application/x-protobuf"
@@ -65,7 +66,7 @@ def _text(value: str | bytes | None) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
 
 
-_DECODERS = {"traces": decode_traces, "metrics": decode_metrics, "logs": decode_logs}
+_DECODERS = {"traces": decode_traces_fast, "metrics": decode_metrics, "logs": decode_logs}
 _SERVICES: dict[str, SignalHandler[Any]] = {
     "opentelemetry.proto.collector.trace.v1.TraceService": TRACES,
     "opentelemetry.proto.collector.metrics.v1.MetricsService": METRICS,

@@ -19,6 +19,7 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as metr
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as trace_pb
 
 from otlp_receiver import _errors, _metrics
+from otlp_receiver._decode import DecodeError
 from otlp_receiver._health import STATS
 from otlp_receiver._translate import (
     Limits,
@@ -100,7 +101,10 @@ class SignalHandler(Generic[Req]):
     async def _handle(
         self, request: Req, identity: KeyIdentity, writer: Writer, limits: Limits, transport: str
     ) -> Any:
-        translation = self.translate(request, identity.org_id, limits)
+        try:
+            translation = self.translate(request, identity.org_id, limits)
+        except DecodeError as exc:  # the fast decoder's request was invalid after all
+            raise _errors.bad_request(str(exc)) from None
         batch = translation.batch
         accepted = batch.item_count
         _metrics.BATCH_ITEMS.labels(self.signal).observe(accepted + translation.rejected)

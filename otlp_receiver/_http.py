@@ -35,11 +35,11 @@ from otlp_receiver._decode import (
     DecodeError,
     decode_logs,
     decode_metrics,
-    decode_traces,
     encode_response,
 )
 from otlp_receiver._errors import ReceiverError
 from otlp_receiver._handlers import LOGS, METRICS, TRACES, SignalHandler
+from otlp_receiver._lite import decode_traces_fast
 from semconv.signing import SIGNATURE_HEADER
 
 _log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ TRANSPORT = "http"
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 _DECODERS: dict[str, Callable[[bytes, str], Any]] = {
-    "traces": decode_traces,
+    "traces": decode_traces_fast,
     "metrics": decode_metrics,
     "logs": decode_logs,
 }

@@ -147,15 +147,14 @@ class GenAiUsage:
     @property
     def has_usage(self) -> bool:
         """Whether there is anything to cost: a token count or an explicit cost."""
-        values = (
-            self.input_tokens,
-            self.output_tokens,
-            self.cache_read_tokens,
-            self.cache_creation_tokens,
-            self.reasoning_tokens,
-            self.explicit_cost_usd,
+        return not (  # no generator: this runs for every span with gen_ai attributes
+            self.input_tokens is None
+            and self.output_tokens is None
+            and self.cache_read_tokens is None
+            and self.cache_creation_tokens is None
+            and self.reasoning_tokens is None
+            and self.explicit_cost_usd is None
         )
-        return any(v is not None for v in values)
 
 
 _EMPTY: Final = GenAiUsage()

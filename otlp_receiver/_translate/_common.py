@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,35 +112,59 @@ def check_id(value: str | None, what: str) -> None:
         raise Rejected(f"{what} is longer than {MAX_ID_BYTES} bytes")
 
 
-def attributes(kvs: Any, limits: Limits) -> JsonObject:
+#: Attribute readers by the type of a list's items: the default (``message_attributes``)
+#: reads ``KeyValue`` messages; the receiver's fast decoders register theirs (raw
+#: ``KeyValue`` bytes, OTLP/JSON structs). Each must give exactly what
+#: ``message_attributes`` gives for the same attributes, and raise the same rejections.
+AttributeReader = Callable[[Any, "Limits", "dict[Any, Any] | None"], JsonObject]
+ATTRIBUTE_READERS: dict[type, AttributeReader] = {}
+
+
+def attributes(kvs: Any, limits: Limits, cache: dict[Any, Any] | None = None) -> JsonObject:
     """OTLP ``KeyValue`` list → a JSON-able dict (the later of duplicate keys wins).
 
     Strings, ints, bools and doubles map to themselves (non-finite doubles to their
     OTLP/JSON strings), bytes to hex, arrays to lists, kvlists to dicts, an empty value
-    to ``None``.
+    to ``None``. ``kvs`` holds messages, or what a fast decoder put there (see
+    ``ATTRIBUTE_READERS``); ``cache`` lets a reader reuse what it converted earlier in
+    the same request.
 
     Raises:
         Rejected: More than ``max_attributes``, or a value over ``max_attribute_value_bytes``.
     """
+    if not kvs:
+        return {}
+    reader = ATTRIBUTE_READERS.get(type(kvs[0]))
+    if reader is not None:
+        return reader(kvs, limits, cache)
+    return message_attributes(kvs, limits)
+
+
+def message_attributes(kvs: Any, limits: Limits) -> JsonObject:
+    """:func:`attributes` of ``KeyValue`` messages."""
     if len(kvs) > limits.max_attributes:
         raise Rejected(f"more than {limits.max_attributes} attributes")
     max_bytes = limits.max_attribute_value_bytes
-    short = max_bytes // 4  # a string this short is within the limit in any encoding
     out: JsonObject = {}
     for kv in kvs:
-        value = kv.value
-        text = value.string_value
-        if text:  # the fast path: most attributes are strings
-            if len(text) > short and len(text.encode("utf-8")) > max_bytes:
-                raise Rejected(f"attribute {kv.key[:64]!r} is larger than {max_bytes} bytes")
-            out[kv.key] = text.replace("\x00", "\ufffd") if "\x00" in text else text
-        elif number := value.int_value:  # a non-zero int_value: the set member
-            out[kv.key] = number
-        else:
-            out[kv.key] = _other_value(value, kv.key, max_bytes)
+        key, value = key_value(kv, max_bytes)
+        out[key] = value
     if "\x00" in "".join(out):  # one scan for all keys rather than one per key
         out = {clean_text(key): value for key, value in out.items()}
     return out
+
+
+def key_value(kv: Any, max_bytes: int) -> tuple[str, Any]:
+    """One ``KeyValue`` message → (its key as sent, its value as :func:`attributes` maps it)."""
+    value = kv.value
+    text = value.string_value
+    if text:  # the fast path: most attributes are strings
+        if len(text) * 4 > max_bytes and len(text.encode("utf-8")) > max_bytes:
+            raise Rejected(f"attribute {kv.key[:64]!r} is larger than {max_bytes} bytes")
+        return kv.key, text.replace("\x00", "\ufffd") if "\x00" in text else text
+    if number := value.int_value:  # a non-zero int_value: the set member
+        return kv.key, number
+    return kv.key, _other_value(value, kv.key, max_bytes)
 
 
 def _other_value(value: Any, key: str, max_bytes: int) -> Any:

@@ -41,7 +41,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from otlp_receiver._translate import _events
+from otlp_receiver._decode import PROTOBUF, decode_traces
+from otlp_receiver._translate import _events, _wire
 from otlp_receiver._translate._bounds import (
     SPAN_BOUNDED_KEYS,
     check_span_attributes,
@@ -102,7 +103,14 @@ def translate_traces(
     Returns:
         The batch, the number of rejected spans and the messages saying why.
     """
-    out = _Spans(Batch(org_id), Rejections(), Resources(limits), limits)
+    try:
+        return _translate(request, org_id, limits)
+    except _wire.WireError:  # a raw attribute or event is invalid: the reference answer
+        return _translate(decode_traces(request.body, PROTOBUF), org_id, limits)
+
+
+def _translate(request: Any, org_id: uuid.UUID, limits: Limits) -> Translation:
+    out = _Spans(Batch(org_id), Rejections(), Resources(limits), limits, {})
     for resource_spans in request.resource_spans:
         try:
             resource = out.resources.get(resource_spans.resource)
@@ -110,6 +118,9 @@ def translate_traces(
             n = sum(len(scope_spans.spans) for scope_spans in resource_spans.scope_spans)
             if n:
                 out.rejections.reject("span", f"resource {exc.reason}", n)
+            for scope_spans in resource_spans.scope_spans:
+                for span in scope_spans.spans:
+                    _wire.check_wire(span, out.cache)
             continue
         for scope_spans in resource_spans.scope_spans:
             scope = scope_of(scope_spans.scope)
@@ -118,6 +129,7 @@ def translate_traces(
                     out.add(span, resource, scope)
                 except Rejected as exc:
                     out.rejections.reject("span", exc.reason)
+                    _wire.check_wire(span, out.cache)
     out.batch.agents = out.resources.agent_sightings()
     return Translation(out.batch, out.rejections.count, tuple(out.rejections.messages))
 
@@ -130,6 +142,7 @@ class _Spans:
     rejections: Rejections
     resources: Resources
     limits: Limits
+    cache: dict[Any, Any]  # attribute conversions of this request (see _wire)
 
     def add(self, span: Any, resource: ResourceInfo, scope: Scope) -> None:
         """Adds one span and what it implies; raises :class:`Rejected` to reject it."""
@@ -142,7 +155,7 @@ class _Spans:
         if end_ns > MAX_INT64:
             raise Rejected("time is out of range")
         name = check_name(span.name, self.limits)
-        attrs = attributes(span.attributes, self.limits)
+        attrs = attributes(span.attributes, self.limits, self.cache)
         if not SPAN_BOUNDED_KEYS.isdisjoint(attrs):  # one set test for spans without them
             check_span_attributes(attrs)
         usage = None if GEN_AI_KEYS.isdisjoint(attrs) else gen_ai_usage(attrs)
@@ -158,6 +171,8 @@ class _Spans:
         if usage is not None and usage.has_usage:
             self.batch.llm_calls.append(_llm_call(row, usage))
         for event in span.events:
+            if type(event) is bytes:  # the lite decoder's raw event
+                event = _wire.parse_event(event)
             self._event(event, row, resource, scope)
 
     def _links(self, span: Any) -> list[bytes] | None:
@@ -179,7 +194,7 @@ class _Spans:
         """
         try:
             name = check_name(event.name, self.limits, "span event name")
-            attrs = attributes(event.attributes, self.limits)
+            attrs = attributes(event.attributes, self.limits, self.cache)
         except Rejected as exc:
             self.rejections.warn(f"span event skipped: {exc.reason}")
             return

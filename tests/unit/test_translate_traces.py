@@ -25,6 +25,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode, Tracer
 
 from otlp_receiver._decode import JSON, PROTOBUF, decode_traces
+from otlp_receiver._lite import LiteTraces, decode_traces_fast
 from otlp_receiver._translate import Limits, Translation, translate_traces
 from semconv.helpers import agent_resource, llm_call_span, record_llm_usage, task_run_span
 from tests.unit._otlp import kvs
@@ -64,7 +65,13 @@ AGENT = {"aeos.agent.id": "agent-1", "service.name": "svc", "aeos.subsystem": "M
 
 
 def translate(req: ExportTraceServiceRequest, limits: Limits | None = None) -> Translation:
-    return translate_traces(req, ORG, limits) if limits else translate_traces(req, ORG)
+    """The reference translation, checked against the receiver's fast protobuf path."""
+    reference = translate_traces(req, ORG, limits) if limits else translate_traces(req, ORG)
+    lite = decode_traces_fast(req.SerializeToString(), PROTOBUF)
+    assert isinstance(lite, LiteTraces)
+    fast = translate_traces(lite, ORG, limits) if limits else translate_traces(lite, ORG)
+    assert fast == reference
+    return reference
 
 
 @pytest.fixture
