@@ -100,7 +100,9 @@ def decode_traces_fast(body: bytes, content_type: str) -> Any:
     """
     if media_type(content_type) == PROTOBUF:
         try:
-            return LiteTraces(_LiteRequest.FromString(body), body)
-        except Exception:
-            pass
+            message = _LiteRequest.FromString(body)
+        except Exception:  # the body is hostile: the reference decoder says what is wrong
+            message = None
+        if message is not None:
+            return LiteTraces(message, body)
     return decode_traces(body, content_type)
