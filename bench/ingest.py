@@ -1,16 +1,23 @@
 """Ingest benchmark: sustained spans/s end to end against raw binary COPY, and RSS at 2x load.
 
     .venv/bin/python bench/ingest.py [--seconds 20] [--spans-per-request 500]
+        [--transports grpc,http] [--rollups on|off|both] [--pairs 1] [--no-overload]
 
 In one run, on one embedded PostgreSQL (durable settings: fsync on):
-1. end to end: OTLP/gRPC requests (about 20 attributes a span) from a load generator to
-   ``aeos serve --only receiver``; a span counts once its request is acknowledged, which
-   happens only after commit; afterwards the table is checked to hold exactly that many;
-2. baseline: the same rows, translated once up front, written by one binary COPY stream
-   straight into ``spans`` (what the database can take with no receiver at all);
-3. overload: twice the concurrency that saturated the receiver, while sampling the
-   receiver processes' resident memory; refused requests (UNAVAILABLE) are counted.
-Prints the figures and the ratio end-to-end / COPY.
+1. end to end: OTLP requests (about 20 attributes a span) over gRPC or HTTP/protobuf
+   from a load generator to ``aeos serve --only receiver`` (2 receiver processes), over
+   8 connections (agents connect separately; the kernel spreads connections over the
+   processes); a span counts once its request is acknowledged, which happens only after
+   commit; afterwards the table is checked to hold exactly that many. The one org's key
+   gets the concurrency the load generator uses and no rate limit: this measures
+   capacity, not the per-key fairness limits. ``--rollups both`` runs every transport
+   with rollups at ingest on and off, in interleaved pairs (``--pairs``), and prints the
+   cost of rollups;
+2. overload (first gRPC run): open loop at twice the rate measured, while sampling the
+   receiver processes' resident memory; refused requests (UNAVAILABLE) are counted;
+3. baseline: the same rows, translated once up front, written by one binary COPY stream
+   straight into ``spans`` (what the database can take with no receiver at all).
+Prints the figures and the ratio end-to-end / COPY for every run.
 """
 
 from __future__ import annotations
@@ -24,8 +31,10 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import grpc
+import httpx
 import psutil
 import psycopg
 
@@ -44,6 +53,8 @@ from storage.migrate import migrate  # noqa: E402
 from storage.settings import EngineChoice  # noqa: E402
 from storage.tenancy import DbRole, Scope, act_as  # noqa: E402
 from tests.e2e.conftest import start_service, stop_service  # noqa: E402
+
+CONNECTIONS = 8  # load generator connections (distinct agents)
 
 RUN_ID = random.Random().getrandbits(40) << 20
 METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
@@ -116,38 +127,75 @@ def build_request(n_spans: int, seq: int, rng: random.Random) -> bytes:
 
 
 async def drive(endpoint: str, key: str, payloads: list[bytes], spans_per_request: int,
-                concurrency: int, seconds: float, first_seq: int = 0) -> tuple[int, int, float]:  # fmt: skip
+                concurrency: int, seconds: float, first_seq: int = 0,
+                transport: str = "grpc") -> tuple[int, int, float]:  # fmt: skip
     """Sends requests for ``seconds`` with ``concurrency`` in flight; (acked spans, refused, s)."""
-    channel = grpc.aio.insecure_channel(
-        endpoint, options=[("grpc.max_send_message_length", 64 << 20)]
-    )
-    call = channel.unary_unary(METHOD, request_serializer=None, response_deserializer=None)
-    metadata = (("authorization", f"Bearer {key}"),)
+    send, close = _sender(endpoint, key, transport)
     acked = refused = 0
     deadline = time.monotonic() + seconds
     counter = iter(range(first_seq, first_seq + 10**9))
 
-    async def worker() -> None:
+    async def worker(n: int) -> None:
         nonlocal acked, refused
         while time.monotonic() < deadline:
             seq = next(counter)
             # Fresh trace ids for every request (a C-speed byte replace), so that nothing
             # is a duplicate: the benchmark measures the fast path, not de-duplication.
             payload = payloads[seq % len(payloads)].replace(MARK, (RUN_ID + seq).to_bytes(8, "big"))
-            try:
-                await call(payload, metadata=metadata, timeout=60)
+            if await send(n, payload):
                 acked += spans_per_request
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() != grpc.StatusCode.UNAVAILABLE:
-                    raise
+            else:
                 refused += 1
                 await asyncio.sleep(0.05)
 
     started = time.monotonic()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker(n) for n in range(concurrency)))
     elapsed = time.monotonic() - started
-    await channel.close()
+    await close()
     return acked, refused, elapsed
+
+
+def _sender(endpoint: str, key: str, transport: str) -> tuple[Any, Any]:
+    """send(worker, payload) -> acknowledged (False: refused, retry later), and close()."""
+    if transport == "http":
+        clients = [
+            httpx.AsyncClient(base_url=f"http://{endpoint}", timeout=60) for _ in range(CONNECTIONS)
+        ]
+        headers = {"authorization": f"Bearer {key}", "content-type": "application/x-protobuf"}
+
+        async def send_http(n: int, payload: bytes) -> bool:
+            response = await clients[n % CONNECTIONS].post(
+                "/v1/traces", content=payload, headers=headers
+            )
+            if response.status_code in (429, 503):
+                return False
+            response.raise_for_status()
+            return True
+
+        async def close_http() -> None:
+            await asyncio.gather(*(c.aclose() for c in clients))
+
+        return send_http, close_http
+    options = [("grpc.max_send_message_length", 64 << 20), ("grpc.use_local_subchannel_pool", 1)]
+    channels = [grpc.aio.insecure_channel(endpoint, options=options) for _ in range(CONNECTIONS)]
+    calls = [
+        c.unary_unary(METHOD, request_serializer=None, response_deserializer=None) for c in channels
+    ]
+    metadata = (("authorization", f"Bearer {key}"),)
+
+    async def send_grpc(n: int, payload: bytes) -> bool:
+        try:
+            await calls[n % CONNECTIONS](payload, metadata=metadata, timeout=60)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.UNAVAILABLE:
+                raise
+            return False
+        return True
+
+    async def close_grpc() -> None:
+        await asyncio.gather(*(c.close() for c in channels))
+
+    return send_grpc, close_grpc
 
 
 def copy_baseline(
@@ -175,6 +223,29 @@ def copy_baseline(
         return len(rows) / elapsed
 
     return asyncio.run(run())
+
+
+def cpu_seconds(pids: dict[str, list[int]]) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each group of processes."""
+    out: dict[str, float] = {}
+    for group, members in pids.items():
+        total = 0.0
+        for pid in members:
+            try:
+                times = psutil.Process(pid).cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        out[group] = total
+    return out
+
+
+def process_groups(service_pid: int, pgdata: Path) -> dict[str, list[int]]:
+    """Receiver processes, this run's PostgreSQL server processes, and this process."""
+    postmaster = int((pgdata / "postmaster.pid").read_text().split()[0])
+    server = [postmaster, *(c.pid for c in psutil.Process(postmaster).children(recursive=True))]
+    receivers = [c.pid for c in psutil.Process(service_pid).children(recursive=True)]
+    return {"receivers": receivers, "postgres": server, "load generator": [os.getpid()]}
 
 
 def receiver_rss(service_pid: int) -> list[int]:
@@ -240,6 +311,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--spans-per-request", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--transports", default="grpc,http")
+    parser.add_argument("--rollups", choices=("on", "off", "both"), default="on")
+    parser.add_argument("--pairs", type=int, default=1, help="on/off pairs with --rollups both")
+    parser.add_argument("--no-overload", action="store_true")
     args = parser.parse_args()
     n = args.spans_per_request
     rng = random.Random(42)
@@ -253,6 +328,12 @@ def main() -> None:
             pg.stop()
 
 
+def _runs(args: argparse.Namespace) -> list[tuple[str, bool]]:
+    """(transport, rollups at ingest) of every end-to-end run, on/off pairs interleaved."""
+    settings = {"on": [True], "off": [False], "both": [True, False] * args.pairs}[args.rollups]
+    return [(transport, on) for transport in args.transports.split(",") for on in settings]
+
+
 def run_bench(pg: EmbeddedPostgres, admin_url: object, tmp: Path, payloads: list[bytes], n: int,
               args: argparse.Namespace) -> None:  # fmt: skip
     url = pg.ensure_database("bench")
@@ -264,39 +345,81 @@ def run_bench(pg: EmbeddedPostgres, admin_url: object, tmp: Path, payloads: list
         conn.execute(text("ALTER ROLE aeos_app LOGIN PASSWORD 'bench-app-password'"))
         act_as(conn, Scope(DbRole.STAFF))  # the rest of this transaction administers orgs
         org = admin.create_org(conn, "bench", "enterprise")
-    proc, _env, _banner, (grpc_port, _http, _api) = start_service(
-        url, tmp, AEOS_RECEIVER_AUTH_CACHE_SECONDS="60"
-    )
-    endpoint = f"127.0.0.1:{grpc_port}"
-    key = org.ingest_key.plaintext
-    try:
-        asyncio.run(drive(endpoint, key, payloads[:4], n, 2, 3.0, first_seq=10**12))  # warm-up
-        warm = _count(db)
-        acked, refused, elapsed = asyncio.run(
-            drive(endpoint, key, payloads, n, args.concurrency, args.seconds)
-        )
-        stored = _count(db) - warm
-        e2e = acked / elapsed
-        print(f"end to end (OTLP/gRPC -> committed): {acked} spans in {elapsed:.1f}s = {e2e:,.0f} spans/s "
-              f"({refused} requests refused; {stored} rows stored for {acked} acknowledged)")  # fmt: skip
-        o_acked, o_refused, o_failed, peak_each, peak_total = asyncio.run(
-            overload(endpoint, key, payloads, n, 2 * e2e, args.seconds, proc.pid)
-        )
-        print(f"overload (open loop at 2x = {2 * e2e:,.0f} spans/s offered for {args.seconds:.0f}s): "
-              f"{o_acked} spans acknowledged, {o_refused} requests refused with UNAVAILABLE "
-              f"(retry later), {o_failed} other failures; receiver peak RSS "
-              f"{peak_each / 2**20:.0f} MB per process, {peak_total / 2**20:.0f} MB all processes")  # fmt: skip
-    finally:
-        stop_service(proc)
+    results: list[tuple[str, bool, float]] = []
+    overload_done = args.no_overload
+    for i, (transport, rollups) in enumerate(_runs(args)):
+        with_overload = not overload_done and transport == "grpc"
+        overload_done = overload_done or with_overload
+        rate = run_once(url, tmp, db, org.ingest_key.plaintext, payloads, n, args, transport,
+                        rollups, with_overload, first_seq=i * 10**8, pgdata=pg.pgdata)  # fmt: skip
+        results.append((transport, rollups, rate))
     admin_conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    copy_rate = copy_baseline(admin_conninfo, payloads, org.org_id, max(acked, 100_000))
+    copy_rate = copy_baseline(admin_conninfo, payloads, org.org_id, 100_000)
     print(f"baseline (one binary COPY stream into spans): {copy_rate:,.0f} spans/s")
-    print(f"ratio end-to-end / COPY: {e2e / copy_rate:.2f}")
+    for transport, rollups, rate in results:
+        print(f"ratio end-to-end / COPY, {transport}, rollups {'on' if rollups else 'off'}: "
+              f"{rate / copy_rate:.2f}")  # fmt: skip
+    _print_rollup_cost(results)
     with psycopg.connect(admin_conninfo) as conn:
         version = conn.execute("SHOW server_version").fetchone()
     print(f"machine: {os.cpu_count()} cores shared by load generator, receivers and PostgreSQL "
           f"{version[0] if version else '?'} (embedded, fsync on); {n} spans a request")  # fmt: skip
     db.close()
+
+
+def run_once(url: Any, tmp: Path, db: Database, key: str, payloads: list[bytes], n: int,
+             args: argparse.Namespace, transport: str, rollups: bool, with_overload: bool,
+             first_seq: int, pgdata: Path) -> float:  # fmt: skip
+    """One end-to-end run on a fresh ``aeos serve --only receiver``; returns spans/s."""
+    proc, _env, _banner, (grpc_port, http_port, _api) = start_service(
+        url, tmp, ["--only", "receiver"],
+        AEOS_RECEIVER_AUTH_CACHE_SECONDS="60",
+        AEOS_RECEIVER_MAX_CONCURRENT_REQUESTS_PER_KEY=str(args.concurrency),
+        AEOS_RECEIVER_MAX_CONCURRENT_REQUESTS=str(max(args.concurrency, 32)),
+        AEOS_RECEIVER_RATE_LIMIT_ITEMS_PER_SECOND="0",
+        AEOS_RECEIVER_ROLLUPS_AT_INGEST="true" if rollups else "false",
+    )  # fmt: skip
+    endpoint = f"127.0.0.1:{grpc_port if transport == 'grpc' else http_port}"
+    label = f"{transport}, rollups {'on' if rollups else 'off'}"
+    try:
+        asyncio.run(drive(endpoint, key, payloads[:4], n, 2, 3.0, 10**12 + first_seq, transport))
+        warm = _count(db)
+        groups = process_groups(proc.pid, pgdata)
+        cpu_before = cpu_seconds(groups)
+        acked, refused, elapsed = asyncio.run(
+            drive(endpoint, key, payloads, n, args.concurrency, args.seconds, first_seq, transport)
+        )
+        cpu_after = cpu_seconds(groups)
+        stored = _count(db) - warm
+        e2e = acked / elapsed
+        print(f"end to end ({label}): {acked} spans in {elapsed:.1f}s = {e2e:,.0f} spans/s "
+              f"({refused} requests refused; {stored} rows stored for {acked} acknowledged)")  # fmt: skip
+        per_span = {g: (cpu_after[g] - cpu_before[g]) / max(acked, 1) * 1e6 for g in groups}
+        print("  CPU per span: " + ", ".join(f"{g} {us:.1f} µs" for g, us in per_span.items()))
+        if with_overload:
+            o_acked, o_refused, o_failed, peak_each, peak_total = asyncio.run(
+                overload(
+                    f"127.0.0.1:{grpc_port}", key, payloads, n, 2 * e2e, args.seconds, proc.pid
+                )
+            )
+            print(f"overload (open loop at 2x = {2 * e2e:,.0f} spans/s offered for {args.seconds:.0f}s): "
+                  f"{o_acked} spans acknowledged, {o_refused} requests refused with UNAVAILABLE "
+                  f"(retry later), {o_failed} other failures; receiver peak RSS "
+                  f"{peak_each / 2**20:.0f} MB per process, {peak_total / 2**20:.0f} MB all processes")  # fmt: skip
+    finally:
+        stop_service(proc)
+    return e2e
+
+
+def _print_rollup_cost(results: list[tuple[str, bool, float]]) -> None:
+    """1 - on/off for every transport measured both ways (mean of the pairs' rates)."""
+    for transport in dict.fromkeys(t for t, _, _ in results):
+        on = [r for t, roll, r in results if t == transport and roll]
+        off = [r for t, roll, r in results if t == transport and not roll]
+        if on and off:
+            cost = 1 - (sum(on) / len(on)) / (sum(off) / len(off))
+            print(f"rollups at ingest, {transport}: on {sum(on) / len(on):,.0f} vs off "
+                  f"{sum(off) / len(off):,.0f} spans/s: cost {cost:.1%}")  # fmt: skip
 
 
 def _count(db: Database) -> int:

@@ -40,35 +40,47 @@ class WireError(Exception):
     """An attribute's bytes are not a valid ``KeyValue``: decode the request the reference way."""
 
 
+class AttributeCache(dict[bytes, tuple[str, Any]]):
+    """``KeyValue`` encoding → (key, value), filled on lookup (``__missing__``).
+
+    A hit is a C-level dictionary lookup; only a miss runs Python code. A pair whose key
+    holds a NUL is returned but not kept, and flags the span (``nul``): its keys are
+    cleaned over the whole dict, as ``message_attributes`` does.
+    """
+
+    __slots__ = ("max_bytes", "nul")
+
+    def __init__(self, limits: Limits) -> None:
+        super().__init__()
+        self.max_bytes = limits.max_attribute_value_bytes
+        self.nul = False
+
+    def __missing__(self, data: bytes) -> tuple[str, Any]:
+        pair = key_value(_parse(data), self.max_bytes)
+        if "\x00" in pair[0]:
+            self.nul = True
+        elif len(self) < MAX_CACHED:
+            self[data] = pair
+        return pair
+
+
 def wire_attributes(kvs: Any, limits: Limits, cache: dict[Any, Any] | None) -> JsonObject:
-    """``attributes`` of raw ``KeyValue`` encodings (see the module docstring)."""
-    if cache is None:
-        cache = {}
+    """``attributes`` of raw ``KeyValue`` encodings (see the module docstring).
+
+    ``cache``: an :class:`AttributeCache` of the request (another dict, or None: none).
+    """
+    if not isinstance(cache, AttributeCache):
+        cache = AttributeCache(limits)
     if len(kvs) > limits.max_attributes:
-        check_attributes(kvs, cache)
+        check_attributes(kvs)
         raise Rejected(f"more than {limits.max_attributes} attributes")
-    try:  # all hits: the loop runs in C
-        return dict(map(cache.__getitem__, kvs))
-    except KeyError:
-        pass
-    pairs: list[tuple[str, Any]] = []
-    nul = False
-    max_bytes = limits.max_attribute_value_bytes
-    for b in kvs:
-        pair = cache.get(b)
-        if pair is None:
-            try:
-                pair = key_value(_parse(b), max_bytes)
-            except Rejected:
-                check_attributes(kvs, cache)
-                raise
-            if "\x00" in pair[0]:
-                nul = True  # never cached: the all-hits path above cannot clean keys
-            elif len(cache) < MAX_CACHED:
-                cache[b] = pair
-        pairs.append(pair)
-    out = dict(pairs)
-    if nul:
+    cache.nul = False
+    try:
+        out = dict(map(cache.__getitem__, kvs))  # the loop runs in C; misses in __missing__
+    except Rejected:
+        check_attributes(kvs)
+        raise
+    if cache.nul:
         out = {clean_text(key): value for key, value in out.items()}
     return out
 
@@ -80,18 +92,17 @@ def _parse(data: bytes) -> Any:
         raise WireError(str(exc)) from None
 
 
-def check_attributes(kvs: Any, cache: dict[Any, Any]) -> None:
-    """Parses every encoding not seen yet; :class:`WireError` if one is invalid."""
+def check_attributes(kvs: Any) -> None:
+    """Parses every encoding; :class:`WireError` if one is invalid."""
     for b in kvs:
-        if b not in cache:
-            _parse(b)
+        _parse(b)
 
 
-def check_wire(span: Any, cache: dict[Any, Any]) -> None:
+def check_wire(span: Any) -> None:
     """Validates the raw parts of a span that translation did not read (it was rejected)."""
     kvs = span.attributes
     if kvs and type(kvs[0]) is bytes:
-        check_attributes(kvs, cache)
+        check_attributes(kvs)
     for event in span.events:
         if type(event) is bytes:
             parse_event(event)

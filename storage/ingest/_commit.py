@@ -41,7 +41,10 @@ async def insert_raw(conn: AsyncConnection[Any], batches: list[Batch], slow: boo
     points = [(b.org_id, m) for b in batches for m in b.metric_points]
     if not slow:
         if spans:
-            await q.copy_rows(conn, "spans", q.SPAN_COLUMNS, (q.span_tuple(o, s) for o, s in spans))
+            memo: dict[int, Any] = {}  # a resource's attributes: encoded once, not per span
+            await q.copy_rows(
+                conn, "spans", q.SPAN_COLUMNS, (q.span_tuple(o, s, memo) for o, s in spans)
+            )
         if events:
             await q.copy_rows(
                 conn, "events", q.EVENT_COLUMNS, (q.event_tuple(o, e) for o, e in events)

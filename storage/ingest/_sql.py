@@ -73,7 +73,7 @@ class NsTime(int):
 def configure(conn: AsyncConnection[Any]) -> None:
     """Per-connection adapters: nanosecond timestamps and fast JSON for COPY."""
     conn.adapters.register_dumper(NsTime, _NsTimestamptzDumper)
-    set_json_dumps(orjson.dumps, context=conn)
+    set_json_dumps(_json_dumps, context=conn)
     # COPY picks dumpers by column type; psycopg's default one for bytea is a Python
     # wrapper (it also accepts the DB-API Binary type). Use the C one where installed.
     try:
@@ -81,6 +81,14 @@ def configure(conn: AsyncConnection[Any]) -> None:
     except ImportError:  # pure-Python psycopg: keep the default
         return
     conn.adapters.register_dumper(bytes, BytesBinaryDumper)
+
+
+class JsonText(bytes):
+    """JSON already encoded (a resource's attributes, shared by its spans): sent as is."""
+
+
+def _json_dumps(obj: Any) -> bytes:
+    return obj if type(obj) is JsonText else orjson.dumps(obj)
 
 
 def ts(ns: int) -> datetime:
@@ -120,14 +128,27 @@ METRIC_COLUMNS = (
 )  # fmt: skip
 
 
-def span_tuple(org_id: uuid.UUID, s: SpanRow) -> tuple[Any, ...]:
-    """A COPY row of ``spans`` (order of ``SPAN_COLUMNS``)."""
+def shared_json(obj: Any, memo: dict[int, tuple[Any, JsonText]] | None) -> Any:
+    """``obj`` encoded once per ``memo`` (objects shared by many rows, alive meanwhile)."""
+    if memo is None:
+        return obj
+    held = memo.get(id(obj))
+    if held is None:
+        held = memo[id(obj)] = (obj, JsonText(orjson.dumps(obj)))  # obj kept: id stays its
+    return held[1]
+
+
+def span_tuple(
+    org_id: uuid.UUID, s: SpanRow, memo: dict[int, tuple[Any, JsonText]] | None = None
+) -> tuple[Any, ...]:
+    """A COPY row of ``spans`` (order of ``SPAN_COLUMNS``); ``memo``: see :func:`shared_json`."""
     return (
         org_id, s.trace_id, s.span_id, s.parent_span_id, s.trace_state, s.name, s.kind,
         s.start_ns, s.end_ns, s.duration_ms, s.status_code, s.status_message, s.subsystem,
         s.service_name, s.agent_id, s.fleet_id, s.task_run_id, s.gen_ai_operation,
         s.gen_ai_provider, s.gen_ai_model, s.input_tokens, s.output_tokens, s.scope_name,
-        s.attributes, s.resource_attributes, s.links, s.dropped_attributes_count,
+        s.attributes, shared_json(s.resource_attributes, memo), s.links,
+        s.dropped_attributes_count,
     )  # fmt: skip
 
 
@@ -164,8 +185,13 @@ async def copy_rows(
     )
     async with conn.cursor().copy(statement) as copy:
         copy.set_types([t for _, t in columns])
+        # The formatter buffers rows and hands back a block now and then: formatting in
+        # this loop and awaiting only those blocks saves a coroutine per row (what
+        # ``Copy.write_row`` does, row by row).
+        formatter = copy.formatter
         for row in rows:
-            await copy.write_row(row)
+            if block := formatter.write_row(row):
+                await copy.write(block)
 
 
 async def insert_new(

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,7 +94,7 @@ class RunningService:
 
 
 def start_service(
-    admin_url: URL, tmp: Path, **extra_env: str
+    admin_url: URL, tmp: Path, args: Sequence[str] = (), **extra_env: str
 ) -> tuple[subprocess.Popen[str], dict[str, str], str, tuple[int, int, int]]:
     ports = (free_port(), free_port(), free_port())
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AEOS_", "OTEL_"))}
@@ -111,7 +111,7 @@ def start_service(
     )
     env.update(extra_env)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "aeos", "serve"],
+        [sys.executable, "-m", "aeos", "serve", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
