@@ -28,6 +28,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 from otlp_receiver._decode import JSON, PROTOBUF, decode_traces
 from otlp_receiver._lite import decode_traces_fast
 from otlp_receiver._translate import translate_traces
+from otlp_receiver.server import tune_gc
 
 T0 = 1_700_000_000_000_000_000
 ORG = uuid.UUID(int=1)
@@ -141,6 +142,7 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=15)
     args = parser.parse_args()
+    tune_gc()  # as a receiver worker runs (otlp_receiver.server.worker_main)
     request = build_request(args.spans)
     body = request.SerializeToString()
     json_body = to_otlp_json(request)

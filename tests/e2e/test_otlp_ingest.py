@@ -434,7 +434,14 @@ def test_signed_requests(service: RunningService) -> None:
 
 
 def test_prometheus_metrics_count_items(service: RunningService) -> None:
-    text_ = httpx.get(f"{service.http_endpoint}/metrics").text
+    _, key = service.new_org()
+    trace_hex = uuid.uuid4().hex
+    body = _json_request(trace_hex, [_span_json(trace_hex, "00f067aa0ba902b7", "counted")])
+    # One keep-alive connection: the export and /metrics reach the same worker process,
+    # whose counters /metrics shows (each worker counts its own).
+    with httpx.Client(base_url=service.http_endpoint, timeout=10) as client:
+        assert client.post("/v1/traces", json=body, headers=auth(key)).status_code == 200
+        text_ = client.get("/metrics").text
     assert "aeos_receiver_items_total" in text_
     assert 'outcome="accepted"' in text_
     assert "aeos_writer_commit_seconds_bucket" in text_
