@@ -38,6 +38,12 @@ REFUSALS = Counter(
     "timeout, client_disconnect.",
     ["signal", "transport", "reason"],
 )
+RECEIVED_BYTES = Counter(
+    "aeos_receiver_received_bytes",
+    "Bytes of export request bodies read (before decompression): a refused request's "
+    "body is not read, so it is not counted.",
+    ["signal", "transport"],
+)
 BATCH_ITEMS = Histogram(
     "aeos_receiver_request_items",
     "Items per export request.",
