@@ -61,7 +61,13 @@ async def _abort(
 
 
 async def _receive(requests: AsyncIterator[bytes], timeout_s: float) -> bytes:
-    """The call's one message, as raw bytes, within ``timeout_s`` (a slow sender)."""
+    """The call's one message, as raw bytes, within the body timeout (a slow sender).
+
+    The message stream ends without a message when gRPC refused the message for its size
+    (it answers RESOURCE_EXHAUSTED itself), when the client went away or was dropped for
+    not answering pings, and when it sent none; grpcio tells them apart to no one, so all
+    three are counted as ``incomplete`` (only the last client reads this answer).
+    """
     try:
         async with asyncio.timeout(timeout_s):
             return await anext(requests)
@@ -69,7 +75,7 @@ async def _receive(requests: AsyncIterator[bytes], timeout_s: float) -> bytes:
         message = f"the request message was not received within {timeout_s:g}s"
         raise _errors.timed_out(message) from None
     except StopAsyncIteration:
-        raise _errors.bad_request("the call carried no request message") from None
+        raise _errors.bad_request("no request message arrived", "incomplete") from None
 
 
 async def _export(
