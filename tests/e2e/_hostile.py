@@ -250,8 +250,8 @@ def grpc_export(endpoint: str, key: str | None, body: bytes) -> GrpcAnswer:
         try:
             export(body, metadata=metadata, timeout=ANSWER_TIMEOUT_S)
         except grpc.RpcError as exc:
-            trailers = dict(exc.trailing_metadata() or ())  # type: ignore[attr-defined]
-            return GrpcAnswer(exc.code(), exc.details() or "", trailers)  # type: ignore[attr-defined]
+            trailers = dict(exc.trailing_metadata() or ())
+            return GrpcAnswer(exc.code(), exc.details() or "", trailers)
     return GrpcAnswer(grpc.StatusCode.OK, "", {})
 
 
