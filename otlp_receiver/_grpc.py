@@ -195,8 +195,8 @@ class ConnectionLimits:
     max_age_s: float = 300.0
     #: ...and closed this long afterwards, whatever its calls are doing.
     max_age_grace_s: float = 30.0
-    #: The server pings a connection quiet for this long, and closes it without an answer
-    #: within ``keepalive_timeout_s`` (a vanished peer).
+    #: The server pings a connection with calls in progress but quiet for this long, and
+    #: closes it without an answer within ``keepalive_timeout_s`` (a vanished peer).
     keepalive_time_s: float = 60.0
     keepalive_timeout_s: float = 20.0
 

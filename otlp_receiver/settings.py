@@ -57,7 +57,7 @@ class ReceiverSettings(BaseSettings):
         float, Field(gt=0, description="A gRPC connection is asked to reconnect after this.")
     ] = 300.0
     grpc_keepalive_seconds: Annotated[
-        float, Field(gt=0, description="A quiet gRPC connection is pinged after this.")
+        float, Field(gt=0, description="A quiet gRPC connection with calls is pinged.")
     ] = 60.0
     health_report_seconds: Annotated[float, Field(gt=0)] = 60.0
     auth_cache_seconds: Annotated[float, Field(ge=0)] = 10.0
