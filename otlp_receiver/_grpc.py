@@ -182,8 +182,9 @@ def _accepted(
 
 @dataclass(frozen=True, slots=True)
 class ConnectionLimits:
-    """Bounds on gRPC connections (``grpc.aio.server`` options; all honoured by grpcio,
-    see ``tests/e2e/test_hostile_grpc.py``)."""
+    """Bounds on gRPC connections (``grpc.aio.server`` options). That grpcio honours the
+    streams, handshake, idle and keepalive bounds is checked on the wire by
+    ``tests/e2e/test_hostile_grpc.py``; the age is a backstop that no test waits for."""
 
     #: Streams (calls) one connection may have open at once (HTTP/2 SETTINGS).
     max_concurrent_streams: int = 8
