@@ -151,6 +151,21 @@ def _status(events: _Events) -> dict[bytes, bytes]:
     return headers
 
 
+def test_an_unauthenticated_call_is_answered_before_its_message_arrives(
+    hostile: HostileService,
+) -> None:
+    """Finding 4 over gRPC, on the wire: the answer does not wait for the message."""
+
+    def attack() -> _Events:
+        sock, conn = _stalled_call(hostile, None)
+        with sock:
+            return _h2_events(sock, conn, _seen(h2.events.StreamEnded, h2.events.StreamReset))
+
+    status = _status(alongside(hostile, attack, "grpc"))
+    assert status[b"grpc-status"] == str(grpc.StatusCode.UNAUTHENTICATED.value[0]).encode()
+    assert "missing authorization header" in unquote(status[b"grpc-message"].decode())
+
+
 def test_a_stalled_message_is_cut_off_after_the_body_timeout(hostile: HostileService) -> None:
     _, key = hostile.new_org()
     before = hostile.refusals("timeout")
@@ -195,15 +210,17 @@ def test_an_idle_connection_is_asked_to_go_away(hostile: HostileService) -> None
 
 
 def _stalled_call(
-    svc: HostileService, key: str
+    svc: HostileService, key: str | None
 ) -> tuple[socket.socket, h2.connection.H2Connection]:
     """A call whose 1 MB message (announced by its length prefix) stops after 1,000 bytes."""
     sock, conn = _h2_client(svc.grpc_port)
-    conn.send_headers(1, [
+    headers = [
         (":method", "POST"), (":scheme", "http"), (":path", TRACES_METHOD),
-        (":authority", "127.0.0.1"), ("content-type", "application/grpc"),
-        ("te", "trailers"), ("authorization", f"Bearer {key}"),
-    ])  # fmt: skip
+        (":authority", "127.0.0.1"), ("content-type", "application/grpc"), ("te", "trailers"),
+    ]  # fmt: skip
+    if key is not None:
+        headers.append(("authorization", f"Bearer {key}"))
+    conn.send_headers(1, headers)
     conn.send_data(1, b"\x00" + (1_000_000).to_bytes(4, "big") + b"\x00" * 1000)
     sock.sendall(conn.data_to_send())
     return sock, conn
