@@ -15,7 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from otlp_receiver import _errors
+from otlp_receiver import _errors, _metrics
 from otlp_receiver._auth import Authenticator
 from otlp_receiver._handlers import Writer
 from otlp_receiver._translate import Limits
@@ -123,12 +123,27 @@ class BodyBudget:
             )
         self.used += n
         self.by_key[key_id] = mine + n
+        _metrics.BODY_BYTES_IN_FLIGHT.set(self.used)
+
+    def check_room(self, key_id: uuid.UUID) -> None:
+        """Refuses a body before reading any of it while the bound (in all, or the key's
+        half) is already reached: for gRPC, whose messages are sized only on arrival.
+
+        Raises:
+            ReceiverError: 429 / UNAVAILABLE, as :meth:`take`.
+        """
+        if self.used >= self.limit or self.by_key.get(key_id, 0) >= self.limit // 2:
+            raise _errors.overloaded(
+                "too many request bodies are being received; retry later",
+                reason="bodies_in_flight",
+            )
 
     def give_back(self, key_id: uuid.UUID, n: int) -> None:
         """Frees ``n`` bytes reserved for ``key_id``."""
         if not n:
             return
         self.used -= n
+        _metrics.BODY_BYTES_IN_FLIGHT.set(self.used)
         left = self.by_key[key_id] - n
         if left:
             self.by_key[key_id] = left

@@ -162,6 +162,7 @@ def _endpoint(
 
             async def load() -> Any:
                 raw = await _read_body(request, ctx, reserved)
+                _metrics.RECEIVED_BYTES.labels(handler.signal, TRANSPORT).inc(len(raw))
                 signature = request.headers.get(SIGNATURE_HEADER)
                 await ctx.auth.check_signature(credential, raw, signature)
                 encoding = request.headers.get("content-encoding", "")

@@ -35,8 +35,21 @@ REFUSALS = Counter(
     "Export requests not (fully) served, by reason: unauthenticated, malformed_key, "
     "forbidden, too_large, too_many_items, busy, key_busy, rate_limited, bodies_in_flight, "
     "queue_full, unavailable, refused_data, bad_request, bad_encoding, unsupported_media, "
-    "timeout, client_disconnect.",
+    "timeout, client_disconnect, incomplete (gRPC: the message never arrived whole: over "
+    "the size limit, or the client went away).",
     ["signal", "transport", "reason"],
+)
+RECEIVED_BYTES = Counter(
+    "aeos_receiver_received_bytes",
+    "Bytes of export request bodies read (before decompression): a refused request's "
+    "body is not read, so it is not counted.",
+    ["signal", "transport"],
+)
+BODY_BYTES_IN_FLIGHT = Gauge(
+    "aeos_receiver_body_bytes_in_flight",
+    "Bytes of request bodies being received or handled (the bound: "
+    "AEOS_RECEIVER_MAX_BODY_BYTES_IN_FLIGHT per process).",
+    multiprocess_mode="livesum",
 )
 BATCH_ITEMS = Histogram(
     "aeos_receiver_request_items",

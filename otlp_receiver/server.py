@@ -109,7 +109,7 @@ async def run_receiver(
     grpc_server, grpc_port = _grpc.create_server(
         ctx, settings.host, settings.grpc_port, settings.max_request_bytes,
         max_concurrent_rpcs=settings.max_concurrent_requests * 4,
-        idle_timeout_s=settings.idle_timeout_seconds,
+        limits=_grpc_limits(settings),
     )  # fmt: skip
     await grpc_server.start()
     sock = _reuse_port_socket(settings.host, settings.http_port)
@@ -141,6 +141,20 @@ async def run_receiver(
     health_task.cancel()
     await writer.close()
     await keys.close()
+
+
+def _grpc_limits(settings: ReceiverSettings) -> _grpc.ConnectionLimits:
+    """The HTTP timeouts' counterparts: the handshake is gRPC's "headers", and a call's
+    last message may take the body timeout after its connection was asked to go away."""
+    return _grpc.ConnectionLimits(
+        max_concurrent_streams=settings.grpc_max_concurrent_streams,
+        handshake_timeout_s=settings.header_timeout_seconds,
+        idle_timeout_s=settings.idle_timeout_seconds,
+        max_age_s=settings.grpc_max_connection_age_seconds,
+        max_age_grace_s=settings.body_timeout_seconds,
+        keepalive_time_s=settings.grpc_keepalive_seconds,
+        keepalive_timeout_s=settings.header_timeout_seconds,
+    )
 
 
 async def _report_queue(writer: IngestWriter) -> None:

@@ -50,6 +50,15 @@ class ReceiverSettings(BaseSettings):
     header_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
     body_timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
     idle_timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
+    grpc_max_concurrent_streams: Annotated[
+        int, Field(ge=1, le=1000, description="Calls one gRPC connection may have open.")
+    ] = 8
+    grpc_max_connection_age_seconds: Annotated[
+        float, Field(gt=0, description="A gRPC connection is asked to reconnect after this.")
+    ] = 300.0
+    grpc_keepalive_seconds: Annotated[
+        float, Field(gt=0, description="A quiet gRPC connection with calls is pinged.")
+    ] = 60.0
     health_report_seconds: Annotated[float, Field(gt=0)] = 60.0
     auth_cache_seconds: Annotated[float, Field(ge=0)] = 10.0
     signature_window_seconds: Annotated[int, Field(ge=1)] = 300

@@ -22,14 +22,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import grpc
 import httpx
 import pytest
 from google.rpc import status_pb2
+from google.rpc.error_details_pb2 import RetryInfo
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
@@ -59,7 +62,25 @@ SETTINGS = {
     "AEOS_RECEIVER_HEADER_TIMEOUT_SECONDS": "2",
     "AEOS_RECEIVER_IDLE_TIMEOUT_SECONDS": "5",
     "AEOS_RECEIVER_HEALTH_REPORT_SECONDS": "60",
+    "AEOS_RECEIVER_GRPC_MAX_CONCURRENT_STREAMS": "6",
+    "AEOS_RECEIVER_GRPC_KEEPALIVE_SECONDS": "2",
 }
+TRACES_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+
+
+@dataclass(frozen=True)
+class GrpcAnswer:
+    """The outcome of one OTLP/gRPC export: its status, message and trailers."""
+
+    code: grpc.StatusCode
+    details: str
+    trailers: dict[str, Any]
+
+    @property
+    def retry_delay_s(self) -> int | None:
+        """The RetryInfo delay, if the answer carries one."""
+        raw = self.trailers.get("google.rpc.retryinfo-bin")
+        return None if raw is None else RetryInfo.FromString(raw).retry_delay.seconds
 
 
 @dataclass
@@ -104,9 +125,13 @@ class HostileService:
 
     def refusals(self, reason: str) -> float:
         """``aeos_receiver_refusals_total`` summed over signals and transports."""
+        return self.metric("aeos_receiver_refusals_total", f'reason="{reason}"')
+
+    def metric(self, name: str, label: str = "") -> float:
+        """A metric of ``/metrics`` summed over the series whose labels hold ``label``."""
         total = 0.0
         for line in self.metrics().splitlines():
-            if line.startswith("aeos_receiver_refusals_total{") and f'reason="{reason}"' in line:
+            if line.startswith((f"{name}{{", f"{name} ")) and label in line:
                 total += float(line.rsplit(" ", 1)[1])
         return total
 
@@ -121,10 +146,12 @@ class HostileService:
         return self.stderr.read_text(errors="replace")
 
 
-def _start(url: Any, tmp: Path) -> tuple[subprocess.Popen[str], int, int, Path]:
+def _start(
+    url: Any, tmp: Path, overrides: dict[str, str]
+) -> tuple[subprocess.Popen[str], int, int, Path]:
     grpc_port, http_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AEOS_", "OTEL_"))}
-    env.update(SETTINGS)
+    env.update(SETTINGS, **overrides)
     env.update(
         AEOS_DATABASE_URL=url.render_as_string(hide_password=False),
         AEOS_APP_DB_PASSWORD=TEST_APP_PASSWORD,
@@ -159,10 +186,22 @@ def hostile(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[HostileService]:
     """``aeos serve --only receiver`` with the suite's limits, on each engine."""
+    yield from serve(request, pg_server, templates, tmp_path_factory)
+
+
+def serve(
+    request: pytest.FixtureRequest,
+    pg_server: PgServer,
+    templates: dict[StorageEngine, str],
+    tmp_path_factory: pytest.TempPathFactory,
+    **overrides: str,
+) -> Iterator[HostileService]:
+    """The body of a service fixture: the suite's settings but ``overrides``."""
     name = f"aeos_hostile_{uuid.uuid4().hex[:10]}"
     create_database(pg_server, name, _template(pg_server, templates, request.param))
     url = pg_server.admin_url.set(database=name)
-    proc, grpc_port, http_port, stderr = _start(url, tmp_path_factory.mktemp("hostile"))
+    tmp = tmp_path_factory.mktemp("hostile")
+    proc, grpc_port, http_port, stderr = _start(url, tmp, overrides)
     db = Database(url, TEST_APP_PASSWORD)
     try:
         yield HostileService(proc, db, grpc_port, http_port, stderr)
@@ -203,6 +242,19 @@ def post(url: str, key: str | None, body: bytes, **headers: str) -> httpx.Respon
         return client.post(url, content=body, headers=hdrs)
 
 
+def grpc_export(endpoint: str, key: str | None, body: bytes) -> GrpcAnswer:
+    """One OTLP/gRPC traces export of a raw protobuf body, on a new channel."""
+    metadata = [] if key is None else [("authorization", f"Bearer {key}")]
+    with grpc.insecure_channel(endpoint) as channel:
+        export = channel.unary_unary(TRACES_METHOD)  # bytes in, bytes out
+        try:
+            export(body, metadata=metadata, timeout=ANSWER_TIMEOUT_S)
+        except grpc.RpcError as exc:
+            trailers = dict(exc.trailing_metadata() or ())
+            return GrpcAnswer(exc.code(), exc.details() or "", trailers)
+    return GrpcAnswer(grpc.StatusCode.OK, "", {})
+
+
 def status_message(response: httpx.Response) -> str:
     """The ``google.rpc.Status`` message of an error answer."""
     status = status_pb2.Status()
@@ -235,14 +287,16 @@ def assert_partial(response: httpx.Response, rejected: int, needle: str) -> None
     assert needle in message
 
 
-def alongside(svc: HostileService, attack: Callable[[], Any]) -> Any:
+def alongside(svc: HostileService, attack: Callable[[], Any], over: str = "http") -> Any:
     """Runs ``attack`` together with a normal request of another org; checks the rest.
+
+    The normal request goes ``over`` OTLP/HTTP (httpx) or OTLP/gRPC (the SDK's exporter).
 
     Returns:
         What ``attack`` returned (the caller checks it is a clear answer).
     """
     victim, key = svc.new_org("pro")
-    body, trace_id = normal_spans()
+    normal_call, trace_id = _normal_request(svc, key, over)
     start = threading.Barrier(2)
     results: dict[str, Any] = {}
 
@@ -255,16 +309,19 @@ def alongside(svc: HostileService, attack: Callable[[], Any]) -> Any:
 
     threads = [
         threading.Thread(target=run, args=("attack", attack)),
-        threading.Thread(target=run, args=("normal", lambda: post(f"{svc.url}/v1/traces", key, body))),
-    ]  # fmt: skip
+        threading.Thread(target=run, args=("normal", normal_call)),
+    ]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=120)
     normal = results["normal"]
-    assert isinstance(normal, httpx.Response), normal
-    assert normal.status_code == 200, (normal.status_code, normal.content[:300])
-    assert partial(normal) == (0, "")
+    if over == "grpc":
+        assert normal == SpanExportResult.SUCCESS, normal
+    else:
+        assert isinstance(normal, httpx.Response), normal
+        assert normal.status_code == 200, (normal.status_code, normal.content[:300])
+        assert partial(normal) == (0, "")
     assert svc.spans_of(victim, trace_id) == 3
     svc.assert_ready()
     after, after_trace = normal_spans()
@@ -273,6 +330,25 @@ def alongside(svc: HostileService, attack: Callable[[], Any]) -> Any:
     if isinstance(results["attack"], Exception):
         raise results["attack"]
     return results["attack"]
+
+
+def _normal_request(svc: HostileService, key: str, over: str) -> tuple[Callable[[], Any], bytes]:
+    if over == "http":
+        body, trace_id = normal_spans()
+        return lambda: post(f"{svc.url}/v1/traces", key, body), trace_id
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource({"service.name": "victim"}))
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    with provider.get_tracer("hostile-suite").start_as_current_span("normal"):
+        for i in range(2):
+            with provider.get_tracer("hostile-suite").start_as_current_span(f"normal-{i}"):
+                pass
+    spans = memory.get_finished_spans()
+    exporter = OTLPSpanExporter(
+        endpoint=svc.grpc_endpoint, insecure=True, headers={"authorization": f"Bearer {key}"},
+        timeout=int(ANSWER_TIMEOUT_S),
+    )  # fmt: skip
+    return lambda: exporter.export(spans), spans[0].context.trace_id.to_bytes(16, "big")
 
 
 def spans_body(

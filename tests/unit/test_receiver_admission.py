@@ -85,6 +85,24 @@ def test_one_key_holds_at_most_half_of_the_body_budget() -> None:
     assert budget.used == 500
 
 
+def test_a_body_is_refused_before_reading_while_the_budget_is_used_up() -> None:
+    """gRPC's pre-read check: a full budget, or a key holding its half, refuses at once."""
+    budget = BodyBudget(1000)
+    budget.check_room(KEY)  # nothing held
+    budget.take(KEY, 500)
+    with pytest.raises(ReceiverError, match="bodies") as refused:
+        budget.check_room(KEY)  # its half
+    assert refused.value.reason == "bodies_in_flight"
+    budget.check_room(OTHER)
+    budget.take(OTHER, 499)
+    budget.check_room(OTHER)  # 999 of 1000: room for a message, sized when it arrives
+    budget.take(OTHER, 1)
+    with pytest.raises(ReceiverError, match="bodies"):
+        budget.check_room(uuid.uuid4())  # all of it
+    budget.give_back(KEY, 500)
+    budget.check_room(KEY)
+
+
 def test_every_gzip_member_is_read_and_truncation_refused() -> None:
     two = gzip.compress(b"hello ") + gzip.compress(b"world")
     assert _decompress(two, "gzip", 1000) == b"hello world"
