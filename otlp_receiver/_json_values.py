@@ -37,6 +37,7 @@ from storage import JsonObject
 #: (``MAX_VALUE_DEPTH`` levels, 100 message levels in all) cannot be reached.
 MAX_NESTING = 16
 _ONE_SET = len(JsonAnyValue.__struct_fields__) - 1  # Nones when at most one member is set
+_HOLD_DOUBLES = (float, list, dict)  # converted values that may hold a double
 
 
 def json_attributes(kvs: Any, limits: Limits, cache: dict[Any, Any] | None) -> JsonObject:
@@ -45,26 +46,29 @@ def json_attributes(kvs: Any, limits: Limits, cache: dict[Any, Any] | None) -> J
         cache = {}
     if len(kvs) > limits.max_attributes:
         raise Rejected(f"more than {limits.max_attributes} attributes")
-    try:  # all hits: the loop runs in C
-        return dict(map(cache.__getitem__, kvs))
-    except KeyError:
-        pass
-    pairs: list[tuple[str, Any]] = []
-    nul = False
-    max_bytes = limits.max_attribute_value_bytes
-    for kv in kvs:
-        pair = cache.get(kv)
-        if pair is None:
-            pair = _pair(kv.key, kv.value, max_bytes)
-            if "\x00" in pair[0]:
-                nul = True  # never cached: the all-hits path above cannot clean keys
-            elif len(cache) < MAX_CACHED and _cacheable(pair[1]):
-                cache[kv] = pair
-        pairs.append(pair)
+    pairs = list(map(cache.get, kvs))  # the lookups run in C; Python only for the misses
+    nul = None in pairs and _convert_misses(kvs, pairs, cache, limits.max_attribute_value_bytes)
     out = dict(pairs)
     if nul:
         out = {clean_text(key): value for key, value in out.items()}
     return out
+
+
+def _convert_misses(kvs: Any, pairs: list[Any], cache: dict[Any, Any], max_bytes: int) -> bool:
+    """Converts the attributes not in ``cache`` (their pairs are None); True if a key has NUL."""
+    nul = False
+    index = 0
+    for _ in range(pairs.count(None)):
+        index = pairs.index(None, index)
+        kv = kvs[index]
+        pair = pairs[index] = _pair(kv.key, kv.value, max_bytes)
+        if "\x00" in pair[0]:
+            nul = True  # never cached: a hit is not cleaned
+        elif len(cache) < MAX_CACHED and (
+            type(pair[1]) not in _HOLD_DOUBLES or _cacheable(pair[1])
+        ):
+            cache[kv] = pair
+    return nul
 
 
 def _pair(key: str, value: JsonAnyValue | None, max_bytes: int) -> tuple[str, Any]:
