@@ -76,12 +76,14 @@ def _fix_spans(spans: list[JsonSpan], distinct: set[JsonKeyValue]) -> None:
     """
     fromhex = bytes.fromhex  # raises on an odd length or a non-hex digit
     for span in spans:
-        hex_ids = (span.trace_id, span.span_id, span.parent_span_id)
-        ids = [fromhex(text) for text in hex_ids]
+        text_ids = span.trace_id, span.span_id, span.parent_span_id
+        trace_id, span_id = fromhex(text_ids[0]), fromhex(text_ids[1])
+        parent_id = fromhex(text_ids[2]) if text_ids[2] else b""
         # fromhex skips whitespace, the reference does not: compare the lengths.
-        if sum(map(len, ids)) * 2 != sum(map(len, hex_ids)):
+        if (len(trace_id) + len(span_id) + len(parent_id)) * 2 != sum(map(len, text_ids)):
             raise Doubt("ids must be strict hex")
-        span.trace_id, span.span_id, span.parent_span_id = cast(Any, ids)
+        span.trace_id, span.span_id = cast(Any, trace_id), cast(Any, span_id)
+        span.parent_span_id = cast(Any, parent_id)
         start, end = span.start_time_unix_nano, span.end_time_unix_nano
         if type(start) is str or type(end) is str or start > _MAX_U64 or end > _MAX_U64:  # type: ignore[operator]
             span.start_time_unix_nano, span.end_time_unix_nano = _u64(start), _u64(end)
