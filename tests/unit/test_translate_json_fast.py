@@ -15,8 +15,15 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from google.protobuf import json_format
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import Link, SpanKind, StatusCode
 
 from otlp_receiver._decode import JSON, PROTOBUF, DecodeError, decode_traces
 from otlp_receiver._json_structs import JsonKeyValue, JsonTraces
@@ -387,3 +394,46 @@ def test_repeated_attributes_are_converted_once_and_stay_correct() -> None:
     assert kind == "rows"
     signs = [str(row.attributes["zero"]) for row in result.batch.spans]
     assert signs == ["-0.0" if n % 2 else "0.0" for n in range(1, 40)]
+
+
+def sdk_otlp_json(integer_enums: bool) -> bytes:
+    """Spans of the real OpenTelemetry SDK, encoded by its OTLP encoder, as OTLP/JSON.
+
+    The proto3 JSON mapping (what ``json_format`` writes: 64-bit integers as strings,
+    enum names unless ``integer_enums``), with ids in hex as OTLP/JSON wants.
+    """
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "planner"}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("planner.lib", "0.1", attributes={"scope.attr": 1})
+    with tracer.start_as_current_span("root", kind=SpanKind.SERVER) as root:
+        for i in range(5):
+            with tracer.start_as_current_span(
+                f"step {i}",
+                attributes={"i": i, "ratio": i / 3, "ok": i % 2 == 0, "tags": ["a", "b"]},
+                links=[Link(root.get_span_context(), {"why": "retry"})],
+            ) as child:
+                child.add_event("cache.miss", {"key": f"k{i}"})
+                child.set_status(StatusCode.ERROR if i == 3 else StatusCode.OK)
+    provider.shutdown()
+    message = json_format.MessageToDict(
+        encode_spans(exporter.get_finished_spans()), use_integers_for_enums=integer_enums
+    )
+
+    def hex_ids(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: base64.b64decode(v).hex() if k in ("traceId", "spanId", "parentSpanId")
+                    else hex_ids(v) for k, v in node.items()}  # fmt: skip
+        return [hex_ids(v) for v in node] if isinstance(node, list) else node
+
+    return json.dumps(hex_ids(message)).encode()
+
+
+@pytest.mark.parametrize("integer_enums", [True, False])
+def test_sdk_exports_take_the_fast_path(integer_enums: bool) -> None:
+    body = sdk_otlp_json(integer_enums)
+    assert isinstance(decode_json_traces(body), JsonTraces)
+    kind, result = assert_same(body)
+    assert kind == "rows"
+    assert (len(result.batch.spans), len(result.batch.events), result.rejected) == (6, 5, 0)
+    assert sum(row.links is not None for row in result.batch.spans) == 5
