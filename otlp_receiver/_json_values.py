@@ -46,7 +46,7 @@ def json_attributes(kvs: Any, limits: Limits, cache: dict[Any, Any] | None) -> J
         cache = {}
     if len(kvs) > limits.max_attributes:
         raise Rejected(f"more than {limits.max_attributes} attributes")
-    pairs = list(map(cache.get, kvs))  # the lookups run in C; Python only for the misses
+    pairs: list[Any] = list(map(cache.get, kvs))  # the lookups run in C; Python only for the misses
     nul = None in pairs and _convert_misses(kvs, pairs, cache, limits.max_attribute_value_bytes)
     out = dict(pairs)
     if nul:
