@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -25,6 +26,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode, Tracer
 
 from otlp_receiver._decode import JSON, PROTOBUF, decode_traces
+from otlp_receiver._json_structs import JsonTraces
 from otlp_receiver._lite import LiteTraces, decode_traces_fast
 from otlp_receiver._translate import Limits, Translation, translate_traces
 from semconv.helpers import agent_resource, llm_call_span, record_llm_usage, task_run_span
@@ -65,13 +67,40 @@ AGENT = {"aeos.agent.id": "agent-1", "service.name": "svc", "aeos.subsystem": "M
 
 
 def translate(req: ExportTraceServiceRequest, limits: Limits | None = None) -> Translation:
-    """The reference translation, checked against the receiver's fast protobuf path."""
+    """The reference translation, checked against the receiver's fast paths.
+
+    Protobuf: the lite decoder. OTLP/JSON (``otlp_json``): the msgspec decoder, or the
+    reference one for what it does not take (NaN, 19-digit ints...); either way the
+    same rows as the reference decoder's request gives.
+    """
     reference = translate_traces(req, ORG, limits) if limits else translate_traces(req, ORG)
     lite = decode_traces_fast(req.SerializeToString(), PROTOBUF)
     assert isinstance(lite, LiteTraces)
     fast = translate_traces(lite, ORG, limits) if limits else translate_traces(lite, ORG)
     assert fast == reference
+    body = otlp_json(req)
+    via_json = decode_traces(body, JSON)
+    expected = (
+        translate_traces(via_json, ORG, limits) if limits else translate_traces(via_json, ORG)
+    )
+    fast_json = decode_traces_fast(body, JSON)
+    if not _unusual_json(body):
+        assert isinstance(fast_json, JsonTraces)
+    got = translate_traces(fast_json, ORG, limits) if limits else translate_traces(fast_json, ORG)
+    assert got == expected
+    assert _zero_signs(got) == _zero_signs(expected)  # rows compare -0.0 equal to 0.0
     return reference
+
+
+def _unusual_json(body: bytes) -> bool:
+    """What the fast OTLP/JSON decoder leaves to the reference (non-finite doubles...)."""
+    return any(word in body for word in (b'"NaN"', b'"Infinity"', b'"-Infinity"')) or any(
+        len(digits) > 18 for digits in re.findall(rb'"intValue": "-?([0-9]+)"', body)
+    )
+
+
+def _zero_signs(result: Translation) -> list[str]:
+    return [repr(row.attributes) for row in result.batch.spans]
 
 
 @pytest.fixture
@@ -410,7 +439,9 @@ def otlp_json(message: Any) -> bytes:
     def fix(node: Any) -> Any:
         if isinstance(node, dict):
             return {
-                k: base64.b64decode(v).hex() if k in ("traceId", "spanId") else fix(v)
+                k: base64.b64decode(v).hex()
+                if k in ("traceId", "spanId", "parentSpanId")
+                else fix(v)
                 for k, v in node.items()
             }
         return [fix(v) for v in node] if isinstance(node, list) else node
