@@ -29,9 +29,9 @@ from storage.ingest.rollups import cagg_refresh_order
 from storage.ingest.rows import Batch, LlmCall, MetricPointRow, SpanRow
 from storage.ingest.writer import IngestWriter
 from storage.migrate import StorageEngine, migrate
+from storage.read._common import Availability
 from storage.read.costs import cost_report
 from storage.read.query import Filter, Measure, MetricsQuery, run_query
-from storage.read._common import Availability
 from storage.schema import MAX_BIGINT
 from storage.settings import EngineChoice
 from storage.tenancy import DbRole, Scope

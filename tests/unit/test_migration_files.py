@@ -110,7 +110,8 @@ def test_0017_recreates_exactly_the_aggregates_whose_query_changed() -> None:
     changed = {name for name in after if before.get(name) != after[name]}
     path = VERSIONS / "0017_saturating_rollup_sums.py"
     spec = importlib.util.spec_from_file_location("aeos_migration_0017", path)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert set(module._RECREATED) == changed
