@@ -112,9 +112,9 @@ def _save(conn: Connection, name: str) -> _Saved:
         text("SELECT obj_description(CAST(:n AS regclass), 'pg_class')"), {"n": name}
     ).scalar()
     op.execute(f"CREATE TEMP TABLE _keep_{name} ON COMMIT DROP AS SELECT * FROM {cagg.mat}")
-    for table, column in _STATE:
+    for i, (table, column) in enumerate(_STATE):  # numbered: names stay under 63 bytes
         op.execute(
-            f"CREATE TEMP TABLE _keep_{name}_{table} ON COMMIT DROP AS SELECT * FROM "
+            f"CREATE TEMP TABLE _keep_{name}_{i} ON COMMIT DROP AS SELECT * FROM "
             f"{_CAT}.{table} WHERE {column} = {cagg.mat_id}"
         )
     return _Saved(
@@ -137,8 +137,8 @@ def _restore(conn: Connection, saved: _Saved) -> None:
     """Puts the saved rows and refresh state into the recreated aggregate."""
     cagg = conn.execute(text(_CAGG), {"name": saved.name}).one()
     op.execute(f"INSERT INTO {cagg.mat} SELECT * FROM _keep_{saved.name}")
-    for table, column in _STATE:
-        keep = f"_keep_{saved.name}_{table}"
+    for i, (table, column) in enumerate(_STATE):
+        keep = f"_keep_{saved.name}_{i}"
         op.execute(f"UPDATE {keep} SET {column} = {cagg.mat_id}")
         op.execute(f"DELETE FROM {_CAT}.{table} WHERE {column} IN ({saved.mat_id}, {cagg.mat_id})")
         op.execute(f"INSERT INTO {_CAT}.{table} SELECT * FROM {keep}")
