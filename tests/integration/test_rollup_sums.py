@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import URL
@@ -35,7 +36,7 @@ from storage.read.query import Filter, Measure, MetricsQuery, run_query
 from storage.schema import MAX_BIGINT
 from storage.settings import EngineChoice
 from storage.tenancy import DbRole, Scope
-from tests._tsdb_jobs import unschedule_every_job
+from tests._tsdb_jobs import jobs, run_every_job, unschedule_every_job
 from tests.conftest import TEST_APP_PASSWORD, BackgroundJobs, PgServer, settle
 
 pytestmark = pytest.mark.usefixtures("pg_server")
@@ -201,6 +202,7 @@ def db_at_0016(
         db.close()
 
 
+REFRESH_POLICY = "policy_refresh_continuous_aggregate"
 _RELATIONS = ("metric_rollup_1m", "metric_rollup_1h", "metric_rollup_1d", "cost_daily")
 
 
@@ -240,6 +242,14 @@ def test_0017_keeps_rollups_whose_raw_rows_were_pruned(
     with db.admin_engine().connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0017"
         assert _snapshot(conn, org) == before
+    if engine_kind is StorageEngine.TIMESCALE:  # the new policies run, and keep them too
+        conninfo = db.admin_url.set(drivername="postgresql").render_as_string(False)
+        with psycopg.connect(conninfo) as pg:
+            policies = {j.relation for j in jobs(pg) if j.proc_name == REFRESH_POLICY}
+        assert policies >= set(_RELATIONS)
+        run_every_job(conninfo)
+        with db.admin_engine().connect() as conn:
+            assert _snapshot(conn, org) == before
     # Tenants still read them through their views, and new rows still arrive in real time.
     now = (time.time_ns() // MINUTE - 5) * MINUTE
     _write(db, [Batch(org, metric_points=[_histogram(100 + i, now) for i in range(2)])])
