@@ -86,7 +86,8 @@ def quantile(hist: Iterable[int], q: float) -> float | None:
     return representative(entries[-1] >> SHIFT)  # pragma: no cover - rank <= total
 
 
-#: The SQL side of this module (created by migration 0006, usable in any query).
+#: The SQL side of this module (created by migration 0006, usable in any query;
+#: ``aeos_array_add`` saturates since 0017).
 SQL_FUNCTIONS = rf"""
 CREATE OR REPLACE FUNCTION aeos_hist_unit(v double precision) RETURNS bigint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
@@ -175,11 +176,13 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
   SELECT CASE
     WHEN a IS NULL THEN b
     WHEN b IS NULL OR cardinality(a) <> cardinality(b) THEN a
-    ELSE (SELECT array_agg(x + y ORDER BY n) FROM unnest(a, b) WITH ORDINALITY AS u(x, y, n))
+    ELSE (SELECT array_agg(LEAST(x::numeric + y, 9223372036854775807)::bigint ORDER BY n)
+            FROM unnest(a, b) WITH ORDINALITY AS u(x, y, n))
   END
 $fn$;
 COMMENT ON FUNCTION aeos_array_add(bigint[], bigint[]) IS
-  'Element-wise sum of histogram bucket counts (arrays of different lengths: the first).';
+  'Element-wise sum of histogram bucket counts, saturating at 2^63 - 1 (arrays of different '
+  'lengths: the first).';
 
 CREATE OR REPLACE AGGREGATE aeos_array_sum_agg(bigint[]) (
   sfunc = aeos_array_add, stype = bigint[], parallel = safe

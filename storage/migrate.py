@@ -65,8 +65,11 @@ def alembic_config(
     return cfg
 
 
-def migrate(url: URL, choice: EngineChoice = EngineChoice.AUTO) -> MigrationResult:
-    """Upgrades the database at ``url`` (an admin/owner URL) to the newest schema.
+def migrate(
+    url: URL, choice: EngineChoice = EngineChoice.AUTO, revision: str = "head"
+) -> MigrationResult:
+    """Upgrades the database at ``url`` (an admin/owner URL) to the newest schema
+    (or to ``revision``: tests of a migration start from the one before it).
 
     Raises:
         DatabaseUnavailableError: the database cannot be reached.
@@ -79,7 +82,7 @@ def migrate(url: URL, choice: EngineChoice = EngineChoice.AUTO) -> MigrationResu
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
             conn.commit()
             try:
-                return _migrate_locked(conn, choice)
+                return _migrate_locked(conn, choice, revision)
             finally:
                 conn.rollback()
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_KEY})
@@ -92,11 +95,11 @@ def migrate(url: URL, choice: EngineChoice = EngineChoice.AUTO) -> MigrationResu
         engine.dispose()
 
 
-def _migrate_locked(conn: Connection, choice: EngineChoice) -> MigrationResult:
+def _migrate_locked(conn: Connection, choice: EngineChoice, revision: str) -> MigrationResult:
     storage_engine = _choose_engine(conn, choice)
     before = MigrationContext.configure(conn).get_current_revision()
     conn.commit()
-    command.upgrade(alembic_config(conn, storage_engine), "head")
+    command.upgrade(alembic_config(conn, storage_engine), revision)
     conn.commit()
     prices = load_shipped_prices(conn)
     conn.commit()

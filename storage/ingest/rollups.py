@@ -21,13 +21,13 @@ recompute their coarser buckets from the level below, under a per-org advisory l
 Both paths compute the same values: the Python aggregation mirrors the SQL expressions of
 the declarations (tests compare the engines and recompute every rollup from raw rows).
 
-Overflow (PostgreSQL engine): bigint sums saturate at ``2^63 - 1`` (in Python while
-aggregating a batch, and in SQL when merging into stored rows and coarser levels) rather
-than fail the commit; double-precision sums cannot overflow because translation bounds
-every summed double (``otlp_receiver._translate`` documents the bounds). Histogram bucket
-counts are added by ``aeos_array_add`` (migration 0006), which does not saturate: a
-bucket that would pass ``2^63 - 1`` makes that org's commit refused (permanent error for
-its request only).
+Overflow, both engines: sums saturate at ``2^63 - 1`` instead of failing
+(``storage.schema._rollups`` says which and why it composes). On PostgreSQL the writer
+saturates in Python while aggregating a batch and in SQL when merging into stored rows
+and coarser levels; on TimescaleDB the aggregates sum in ``numeric`` and cap before the
+cast to ``bigint`` (migration 0017), so a refresh never fails on accepted input. Histogram
+bucket counts are added by ``aeos_array_add``, saturating too. Double-precision sums cannot
+overflow: translation bounds every summed double (``otlp_receiver._translate``).
 """
 
 from __future__ import annotations
@@ -57,13 +57,13 @@ from storage.ingest.rows import EventRow, MetricPointRow, SpanRow
 from storage.schema import (
     FAMILIES,
     LEVEL_INTERVALS,
+    MAX_BIGINT,
     ROLLUP_LEVELS,
     Family,
     Measure,
 )
 
 ORIGIN = "TIMESTAMPTZ '2000-01-01 00:00:00+00'"
-MAX_BIGINT = 2**63 - 1
 _MINUTE_NS = 60 * 10**9
 _DAY_NS = 86_400 * 10**9
 STATUS_ERROR = 2

@@ -10,6 +10,17 @@ finer rollup rows merge into coarser ones). From that one declaration come:
   columns (``storage.ingest.rollups.timescale_ddl``): 1 min from the raw hypertable (or from
   another family's 1 min rollup), 1 h from 1 min, 1 day from 1 h.
 
+Sums cannot overflow: they saturate. Counts of rows (``span_count``, ``calls``, ...) are
+``bigint`` and below 2^63 at every level (there are fewer rows than that). Sums of
+summed inputs (metric ``observations``, the token columns of ``cost_daily``, histogram
+``bucket_counts``) are computed in ``numeric`` (``sum(bigint)``) and saturate at
+``MAX_BIGINT`` (2^63 - 1) on both engines, at every level: each summand is bounded
+(``otlp_receiver._translate._bounds``) but a thousand of them are not. Saturation
+composes exactly because the summands are never negative (``min(a + b, M)`` of partial
+sums already capped at ``M`` equals the capped total), so both engines and every level
+agree; a saturated value reads as 9223372036854775807 (an ``int``). Double-precision sums
+cannot overflow (translation bounds every summed double).
+
 Distributions (span durations, context sizes) are ``bigint[]`` log-bucket histograms that
 merge exactly at every level (``storage.hist``, 1 % relative error), with p50/p95/p99
 columns computed from them (generated columns on PostgreSQL, aggregate expressions in the
@@ -52,6 +63,8 @@ from semconv.events.damn import DAMN_AGENT_HEARTBEAT
 from storage.schema._base import created_at, indexed, metadata
 
 ROLLUP_LEVELS = ("1m", "1h", "1d")
+#: Where saturating sums stop (``bigint``'s maximum, 2^63 - 1).
+MAX_BIGINT = 2**63 - 1
 LEVEL_INTERVALS = {"1m": "1 minute", "1h": "1 hour", "1d": "1 day"}
 LEVEL_SECONDS = {"1m": 60, "1h": 3600, "1d": 86400}
 
@@ -67,11 +80,15 @@ class Measure:
     sql_type: str  # bigint, double precision, numeric, bigint[], double precision[], ...
     raw: str  # aggregate over source rows (the 1 min level of a family read from raw rows)
     merge: str  # one of MERGES
+    #: A bigint sum of summed inputs (not a count of rows): saturates at ``MAX_BIGINT``.
+    saturate: bool = False
 
     def merge_sql(self, prefix: str = "") -> str:
         """Aggregate of finer rollup rows (columns qualified by ``prefix``) into a coarser one."""
         c = prefix + self.name
         last_time = prefix + "last_time"
+        if self.saturate:  # sum(bigint) is numeric: it cannot overflow before LEAST
+            return f"LEAST(sum({c}), {MAX_BIGINT})::bigint"
         return {
             "sum": f"sum({c})::{self.sql_type}",
             "min": f"min({c})",
@@ -144,6 +161,15 @@ class Family:
         """Columns of the primary key (PostgreSQL) / the GROUP BY (TimescaleDB)."""
         org = ("org_id",) if self.per_org else ()
         return (*org, "bucket", *(d for d, _ in self.dims if d not in self.functional))
+
+
+def _saturating_sum(expr: str) -> str:
+    """``sum`` of a bigint expression, saturating (``sum(bigint)`` is numeric: exact)."""
+    return f"LEAST(sum({expr}), {MAX_BIGINT})::bigint"
+
+
+def _summed(name: str, expr: str) -> Measure:
+    return Measure(name, "bigint", _saturating_sum(expr), "sum", saturate=True)
 
 
 def _count(where: str | None = None) -> str:
@@ -319,7 +345,7 @@ FAMILIES: tuple[Family, ...] = (
         functional=("kind", "unit", "service_name", "agent_id", "dimensions"),
         measures=(
             Measure("count", "bigint", "count(*)", "sum"),
-            Measure("observations", "bigint", "sum(coalesce(count, 1))::bigint", "sum"),
+            _summed("observations", "coalesce(count, 1)"),
             Measure("sum", "double precision", "sum(coalesce(value, sum))", "sum"),
             Measure("min", "double precision", "min(coalesce(value, min))", "min"),
             Measure("max", "double precision", "max(coalesce(value, max))", "max"),
@@ -349,10 +375,10 @@ FAMILIES: tuple[Family, ...] = (
         measures=(
             Measure("calls", "bigint", "count(*)", "sum"),
             Measure("cost_usd", "numeric", "sum(cost_usd)", "sum"),
-            Measure("tokens_in", "bigint", "sum(tokens_in)::bigint", "sum"),
-            Measure("tokens_out", "bigint", "sum(tokens_out)::bigint", "sum"),
-            Measure("cache_read_tokens", "bigint", "sum(cache_read_tokens)::bigint", "sum"),
-            Measure("cache_creation_tokens", "bigint", "sum(cache_creation_tokens)::bigint", "sum"),
+            _summed("tokens_in", "tokens_in"),
+            _summed("tokens_out", "tokens_out"),
+            _summed("cache_read_tokens", "cache_read_tokens"),
+            _summed("cache_creation_tokens", "cache_creation_tokens"),
         ),
         comment="LLM cost and tokens per org, UTC day, provider, model, agent and subsystem",
     ),

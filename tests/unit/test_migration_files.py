@@ -95,3 +95,24 @@ def test_the_newest_frozen_ddl_is_the_highest_revision(tmp_path: Path) -> None:
     (tmp_path / "0006_rollups.json").unlink()
     with pytest.raises(LookupError):
         newest_frozen_ddl(tmp_path, keys)
+
+
+def test_0017_recreates_exactly_the_aggregates_whose_query_changed() -> None:
+    """0017 recreates the continuous aggregates whose DDL differs from 0006's, no more."""
+    import importlib.util
+
+    def creates(path: Path) -> dict[str, str]:
+        statements = json.loads(path.read_text("utf-8"))["timescale"]
+        return {s.split()[3]: s for s in statements if s.startswith("CREATE MATERIALIZED VIEW")}
+
+    before = creates(VERSIONS / "0006_rollups.json")
+    after = creates(VERSIONS / "0017_saturating_rollup_sums.json")
+    changed = {name for name in after if before.get(name) != after[name]}
+    path = VERSIONS / "0017_saturating_rollup_sums.py"
+    spec = importlib.util.spec_from_file_location("aeos_migration_0017", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert set(module._RECREATED) == changed
+    assert set(before) == set(after)

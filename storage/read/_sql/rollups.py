@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import KeyedColumnElement
 
 from storage.read._common import EPOCH, LEVEL_SECONDS, Segment
-from storage.schema import FAMILY_BY_NAME, ROLLUP_TABLES, Family
+from storage.schema import FAMILY_BY_NAME, MAX_BIGINT, ROLLUP_TABLES, Family
 
 FilterOp = Literal["eq", "in", "not_in"]
 
@@ -57,12 +57,14 @@ class Agg:
 
 
 def total(column: str, name: str | None = None) -> Agg:
-    """``sum(column)`` (0 when no rows); integer columns stay integers (not numeric)."""
+    """``sum(column)`` (0 when no rows); integer columns stay integers (not numeric),
+    saturating at 2^63 - 1 like the rollups themselves (``storage.schema._rollups``):
+    ``sum(bigint)`` is numeric, so only the cast could overflow, and it never sees more."""
 
     def build(r: Subquery) -> ColumnElement[Any]:
         summed: ColumnElement[Any] = func.sum(r.c[column])
         if isinstance(r.c[column].type, Integer):
-            summed = cast(summed, BigInteger)
+            summed = cast(func.least(summed, MAX_BIGINT), BigInteger)
         return func.coalesce(summed, 0)
 
     return Agg(name or column, (column,), build)
