@@ -84,6 +84,7 @@ STATUS_ERROR = 2  # Status.STATUS_CODE_ERROR
 # Every attribute gen_ai_usage reads: a span with none of them has no usage (a set
 # test is far cheaper than the ~30 lookups of gen_ai_usage on every span).
 GEN_AI_KEYS = frozenset(name for names in GEN_AI_ALIASES.values() for name in names)
+_MAPPED_KEYS = GEN_AI_KEYS | SPAN_BOUNDED_KEYS
 MAX_SPAN_KIND = 5  # SPAN_KIND_CONSUMER
 _ZERO_TRACE_ID = bytes(16)
 _ZERO_SPAN_ID = bytes(8)
@@ -157,11 +158,14 @@ class _Spans:
             raise Rejected("time is out of range")
         name = check_name(span.name, self.limits)
         attrs = attributes(span.attributes, self.limits, self.cache)
-        if not SPAN_BOUNDED_KEYS.isdisjoint(attrs):  # one set test for spans without them
-            check_span_attributes(attrs)
-        usage = None if GEN_AI_KEYS.isdisjoint(attrs) else gen_ai_usage(attrs)
-        if usage is not None:
-            check_usage(usage)
+        usage = None
+        if not _MAPPED_KEYS.isdisjoint(attrs):  # one set test for the spans with neither
+            if not SPAN_BOUNDED_KEYS.isdisjoint(attrs):
+                check_span_attributes(attrs)
+            if not GEN_AI_KEYS.isdisjoint(attrs):
+                usage = gen_ai_usage(attrs)
+                if usage is not None:
+                    check_usage(usage)
         links = self._links(span) if span.links else None
         ids = (trace_id, span_id, parent_id)
         row = _span_row(span, resource, scope, name, attrs, usage, ids, links)
