@@ -11,9 +11,10 @@ than 20 h late is stored but not counted by the Timescale rollups (it is on Post
 
 PostgreSQL engine (:class:`RollupWriter`): rollups are tables maintained by the ingest
 writer in its own transaction. The writer aggregates the rows it actually inserted (so a
-retried export counts once) into 1 min rows in Python, copies them into temporary
-tables, and one round trip of ``INSERT ... SELECT ... GROUP BY ... ON CONFLICT DO
-UPDATE`` statements merges them into every level and every derived family. Statements run
+retried export counts once) into 1 min rows in Python, stages them into temporary tables
+(array parameters), and ``INSERT ... SELECT ... GROUP BY ... ON CONFLICT DO UPDATE``
+statements merge them into every level and every derived family, all of it pipelined
+with the transaction's COMMIT (one round trip: :func:`queue_rollups`). Statements run
 in a fixed order and each locks its rows in key order, so concurrent writers never
 deadlock. Families with a non-additive measure (``damn_heartbeats.active_minutes``)
 recompute their coarser buckets from the level below, under a per-org advisory lock.
