@@ -142,6 +142,9 @@ async def commit_group(
              for i in idx],
             priced,
         ) if with_rollups else {}  # fmt: skip
+        if not any(rows.values()):  # nothing to pipeline with: a plain COMMIT
+            await conn.execute(q.COMMIT)
+            return new, cost_items
         async with conn.pipeline():
             await rollups.queue_rollups(conn, rows)  # last: hold their row locks least
             await conn.execute(q.COMMIT)
