@@ -3,12 +3,14 @@
 Pure database work for :mod:`storage.ingest.writer` (which owns queueing, retries and errors):
 :func:`insert_raw` copies the raw rows (or, on the slow path after a unique violation,
 inserts only the new ones and says which), :func:`write_derived` upserts trace
-summaries, task runs, agents, cost items and (PostgreSQL engine) rollups from the rows
-actually inserted.
+summaries, task runs, agents and cost items from the rows actually inserted, and
+:func:`commit_group` runs both, then (PostgreSQL engine) the rollups, in one transaction.
 """
 
 from __future__ import annotations
 
+import contextlib
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,8 +19,9 @@ from psycopg import AsyncConnection
 
 from storage.ingest import _derive, rollups
 from storage.ingest import _sql as q
+from storage.ingest._derive import CostItem
 from storage.ingest.pricing import Price, PriceBook
-from storage.ingest.rows import Batch
+from storage.ingest.rows import Batch, SpanRow
 
 
 @dataclass
@@ -112,18 +115,56 @@ def _claim(
     return out
 
 
-async def write_derived(
-    conn: AsyncConnection[Any],
-    batches: list[Batch],
-    new: NewRows,
-    book: PriceBook,
-    slow: bool,
+async def commit_group(
+    conn: AsyncConnection[Any], batches: list[Batch], book: PriceBook, slow: bool,
     with_rollups: bool,
-) -> list[int]:
-    """Trace summaries, task runs, agents, costs and rollups from the new rows.
+) -> tuple[NewRows, list[int]]:  # fmt: skip
+    """One group commit: raw rows, what derives from them, and the COMMIT, in one transaction.
+
+    The rollup statements and the COMMIT go in one pipeline (one round trip): the rollup
+    rows are the most contended of the transaction (every writer updates the current
+    minute's) and their row locks last until the commit, so the COMMIT must not wait for
+    this process's event loop, busy translating other requests, between the two.
 
     Returns:
-        The number of new cost items per batch.
+        Which rows of each batch were new, and the number of new cost items per batch.
+
+    Raises:
+        psycopg.Error: from any statement, after the transaction was rolled back.
+    """
+    await conn.execute(q.BEGIN)
+    try:
+        new = await insert_raw(conn, batches, slow)
+        new_spans, cost_items, priced = await write_derived(conn, batches, new, book, slow)
+        # Aggregated before the pipeline opens: nothing is sent while Python works.
+        rows = rollups.rollup_rows(
+            new_spans,
+            [(b.org_id, b.events[i]) for b, idx in zip(batches, new.events, strict=True)
+             for i in idx],
+            [(b.org_id, b.metric_points[i]) for b, idx in zip(batches, new.metrics, strict=True)
+             for i in idx],
+            priced,
+        ) if with_rollups else {}  # fmt: skip
+        if not any(rows.values()):  # nothing to pipeline with: a plain COMMIT
+            await conn.execute(q.COMMIT)
+            return new, cost_items
+        async with conn.pipeline():
+            await rollups.queue_rollups(conn, rows)  # last: hold their row locks least
+            await conn.execute(q.COMMIT)
+    except BaseException:
+        with contextlib.suppress(Exception):  # a broken connection: the caller reconnects
+            await conn.rollback()
+        raise
+    return new, cost_items
+
+
+async def write_derived(
+    conn: AsyncConnection[Any], batches: list[Batch], new: NewRows, book: PriceBook, slow: bool
+) -> tuple[list[tuple[uuid.UUID, SpanRow]], list[int], list[CostItem]]:
+    """Trace summaries, task runs, agents and costs from the new rows.
+
+    Returns:
+        The new spans, the number of new cost items per batch, and the cost items.
     """
     new_spans = [
         (b.org_id, b.spans[i]) for b, idx in zip(batches, new.spans, strict=True) for i in idx
@@ -147,17 +188,7 @@ async def write_derived(
     # A cost item shares its span's key: a new span's cost item is new too.
     priced = _derive.price_calls((c for cs in calls for c in cs), book)
     await q.insert_costs(conn, priced)
-    if with_rollups:  # last: rollup rows are the most contended, so hold their locks least
-        await rollups.write_rollups(
-            conn,
-            new_spans,
-            [(b.org_id, b.events[i]) for b, idx in zip(batches, new.events, strict=True)
-             for i in idx],
-            [(b.org_id, b.metric_points[i]) for b, idx in zip(batches, new.metrics, strict=True)
-             for i in idx],
-            priced,
-        )  # fmt: skip
-    return [len(cs) for cs in calls]
+    return new_spans, [len(cs) for cs in calls], priced
 
 
 async def load_prices(conn: AsyncConnection[Any]) -> PriceBook:

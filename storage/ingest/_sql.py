@@ -35,6 +35,10 @@ from storage.tenancy import DbRole
 # Every ingest connection (writer, platform health) acts as the ingest role for its whole
 # life: the receiver's connections never serve anything else.
 SET_INGEST_ROLE = f"SET ROLE {DbRole.INGEST.value}"
+# A group commit's transaction, begun and committed by hand (storage.ingest._commit): its
+# COMMIT is pipelined with its last statements, which psycopg's transaction() cannot do.
+BEGIN = "BEGIN"
+COMMIT = "COMMIT"
 INSERT_PLATFORM_HEALTH = (
     "INSERT INTO platform_health (time, instance, signal, accepted, rejected, refused, requests, "
     "queue_items, commits, commit_seconds_sum, commit_seconds_max) "

@@ -11,9 +11,10 @@ than 20 h late is stored but not counted by the Timescale rollups (it is on Post
 
 PostgreSQL engine (:class:`RollupWriter`): rollups are tables maintained by the ingest
 writer in its own transaction. The writer aggregates the rows it actually inserted (so a
-retried export counts once) into 1 min rows in Python, copies them into temporary
-tables, and one round trip of ``INSERT ... SELECT ... GROUP BY ... ON CONFLICT DO
-UPDATE`` statements merges them into every level and every derived family. Statements run
+retried export counts once) into 1 min rows in Python, stages them into temporary tables
+(array parameters), and ``INSERT ... SELECT ... GROUP BY ... ON CONFLICT DO UPDATE``
+statements merge them into every level and every derived family, all of it pipelined
+with the transaction's COMMIT (one round trip: :func:`queue_rollups`). Statements run
 in a fixed order and each locks its rows in key order, so concurrent writers never
 deadlock. Families with a non-additive measure (``damn_heartbeats.active_minutes``)
 recompute their coarser buckets from the level below, under a per-org advisory lock.
@@ -33,12 +34,13 @@ overflow: translation bounds every summed double (``otlp_receiver._translate``).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from psycopg import AsyncConnection
 
 from semconv.attributes.damn import DAMN_AGENT_STATUS
@@ -52,7 +54,7 @@ from semconv.attributes.uce import UCE_CACHE_HIT, UCE_CONTEXT_SIZE_TOKENS, UCE_O
 from semconv.events.damn import DAMN_AGENT_HEARTBEAT
 from storage import hist
 from storage.ingest._derive import CostItem
-from storage.ingest._sql import ROLLUP_LOCK, NsTime, copy_rows
+from storage.ingest._sql import ROLLUP_LOCK, NsTime
 from storage.ingest.rows import EventRow, MetricPointRow, SpanRow
 from storage.schema import (
     FAMILIES,
@@ -497,30 +499,103 @@ def cost_rows(items: Iterable[CostItem]) -> list[tuple[Any, ...]]:
     return [(NsTime(k[0]), *k[1:], *v) for k, v in rows.items()]
 
 
-async def write_rollups(
-    conn: AsyncConnection[Any],
+def rollup_rows(
     spans: Sequence[tuple[uuid.UUID, SpanRow]],
     events: Sequence[tuple[uuid.UUID, EventRow]],
     points: Sequence[tuple[uuid.UUID, MetricPointRow]],
     costs: Sequence[CostItem],
-) -> None:
-    """Merges the rollups of newly inserted rows into every rollup table (same transaction)."""
+) -> dict[str, list[tuple[Any, ...]]]:
+    """1 min rows of every base family (temp table column order), from newly inserted rows."""
     rows = span_rollup_rows(spans)
     rows["damn_heartbeats"] = heartbeat_rows(events)
     rows["metric_rollup"] = metric_rows(points)
     rows["cost_daily"] = cost_rows(costs)
-    statements: list[str] = []
+    return rows
+
+
+async def queue_rollups(conn: AsyncConnection[Any], rows: dict[str, list[tuple[Any, ...]]]) -> None:
+    """Sends the statements merging ``rows`` into every rollup table, in pipeline mode.
+
+    The caller holds ``conn.pipeline()`` open and queues its COMMIT after these, so that the
+    staging of 1 min rows, the advisory locks, every upsert and the commit cost one round
+    trip: the upserts lock the most contended rows of the transaction (every writer updates
+    the current minute's), and no lock then waits on this process's event loop.
+    """
     for family in BASE_FAMILIES:
         family_rows = rows.get(family.name)
         if not family_rows:
-            continue
-        await copy_rows(conn, _temp(family), TEMP_COLUMNS[family.name], family_rows)
+            continue  # nothing staged: every statement of the family would touch no row
+        await conn.execute(STAGE[family.name], _stage_params(family, family_rows))
         if family.recompute:
             orgs = sorted({r[1] for r in family_rows})
             await conn.execute(ROLLUP_LOCK, (family.name, orgs))
-        statements.extend(STATEMENTS[family.name])
-    if statements:
-        await conn.execute(";\n".join(statements).encode())
+        for statement in STATEMENTS[family.name]:
+            await conn.execute(statement)
+
+
+_EPOCH = "TIMESTAMPTZ '1970-01-01 00:00:00+00'"
+
+
+def _stage_sql(family: Family) -> str:
+    """INSERT into the family's temp table from one array parameter per column.
+
+    Parameters instead of COPY: COPY cannot be pipelined (two round trips per family).
+    Timestamps travel as Unix microseconds (exact: ``interval * float8`` is exact below
+    2^53 us), arrays and JSON as their text form (``unnest`` would flatten nested arrays).
+    """
+    columns = TEMP_COLUMNS[family.name]
+    params, values = [], []
+    for i, (_, sql_type) in enumerate(columns):
+        if sql_type == "timestamptz":
+            params.append("%s::int8[]")
+            values.append(f"{_EPOCH} + u.c{i} * INTERVAL '1 microsecond'")
+        elif sql_type.endswith("[]") or sql_type == "jsonb":
+            params.append("%s::text[]")
+            values.append(f"u.c{i}::{sql_type}")
+        else:
+            params.append(f"%s::{sql_type}[]")
+            values.append(f"u.c{i}")
+    names = ", ".join(c for c, _ in columns)
+    aliases = ", ".join(f"c{i}" for i in range(len(columns)))
+    return (
+        f"INSERT INTO {_temp(family)} ({names}) SELECT {', '.join(values)} "
+        f"FROM unnest({', '.join(params)}) AS u({aliases})"
+    )
+
+
+def _microseconds(value: int | None) -> int | None:
+    return None if value is None else value // 1000  # as the COPY dumper (NsTime) did
+
+
+def _array_text(value: Sequence[Any] | None) -> str | None:
+    if value is None:
+        return None
+    return "{" + ",".join("NULL" if v is None else repr(v) for v in value) + "}"
+
+
+def _json_text(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def _converter(sql_type: str) -> Callable[[Any], Any] | None:
+    if sql_type == "timestamptz":
+        return _microseconds
+    if sql_type.endswith("[]"):
+        return _array_text
+    return _json_text if sql_type == "jsonb" else None
+
+
+def _stage_params(family: Family, rows: list[tuple[Any, ...]]) -> list[list[Any]]:
+    """One list per temp column (the parameters of :data:`STAGE`)."""
+    out: list[list[Any]] = []
+    for (_, sql_type), column in zip(TEMP_COLUMNS[family.name], zip(*rows, strict=True),
+                                     strict=True):  # fmt: skip
+        convert = _converter(sql_type)
+        out.append(list(column) if convert is None else [convert(v) for v in column])
+    return out
+
+
+STAGE = {f.name: _stage_sql(f) for f in BASE_FAMILIES}
 
 
 def cagg_refresh_order() -> list[str]:

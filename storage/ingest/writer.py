@@ -48,7 +48,7 @@ from storage.errors import (
 )
 from storage.ingest import _sql as q
 from storage.ingest import rollups
-from storage.ingest._commit import insert_raw, load_prices, write_derived
+from storage.ingest._commit import commit_group, load_prices
 from storage.ingest._queue import FairQueue, Pending, QueueFullError
 from storage.ingest.pricing import PriceBook
 from storage.ingest.rows import Batch
@@ -345,9 +345,7 @@ class IngestWriter:
         self, conn: AsyncConnection[Any], batches: list[Batch], slow: bool
     ) -> list[WriteResult]:
         book = await self._price_book(conn)
-        async with conn.transaction():
-            new = await insert_raw(conn, batches, slow)
-            cost_items = await write_derived(conn, batches, new, book, slow, bool(self._rollups))
+        new, cost_items = await commit_group(conn, batches, book, slow, bool(self._rollups))
         return [
             WriteResult(
                 spans=len(new.spans[i]),
