@@ -188,7 +188,7 @@ class ConnectionLimits:
     ``tests/e2e/test_hostile_grpc.py``; the age is a backstop that no test waits for."""
 
     #: Streams (calls) one connection may have open at once (HTTP/2 SETTINGS).
-    max_concurrent_streams: int = 8
+    max_concurrent_streams: int = 100
     #: A connection that sends nothing (not even the HTTP/2 preface) is closed.
     handshake_timeout_s: float = 10.0
     #: A connection without calls for this long is closed (GOAWAY).

@@ -52,7 +52,7 @@ class ReceiverSettings(BaseSettings):
     idle_timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
     grpc_max_concurrent_streams: Annotated[
         int, Field(ge=1, le=1000, description="Calls one gRPC connection may have open.")
-    ] = 8
+    ] = 100  # RFC 9113 6.5.2 recommends no fewer; fewer queued calls client-side, unbounded
     grpc_max_connection_age_seconds: Annotated[
         float, Field(gt=0, description="A gRPC connection is asked to reconnect after this.")
     ] = 300.0
