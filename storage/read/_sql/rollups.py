@@ -21,6 +21,7 @@ from sqlalchemy import (
     Select,
     Subquery,
     bindparam,
+    case,
     cast,
     func,
     literal,
@@ -63,8 +64,8 @@ def total(column: str, name: str | None = None) -> Agg:
 
     def build(r: Subquery) -> ColumnElement[Any]:
         summed: ColumnElement[Any] = func.sum(r.c[column])
-        if isinstance(r.c[column].type, Integer):
-            summed = cast(func.least(summed, MAX_BIGINT), BigInteger)
+        if isinstance(r.c[column].type, Integer):  # not LEAST: it would turn no rows into MAX
+            summed = cast(case((summed > MAX_BIGINT, MAX_BIGINT), else_=summed), BigInteger)
         return func.coalesce(summed, 0)
 
     return Agg(name or column, (column,), build)
