@@ -316,6 +316,13 @@ def main() -> None:
     parser.add_argument("--rollups", choices=("on", "off", "both"), default="on")
     parser.add_argument("--pairs", type=int, default=1, help="on/off pairs with --rollups both")
     parser.add_argument("--no-overload", action="store_true")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="AEOS_RECEIVER_X=VALUE",
+        help="a receiver setting for the end-to-end runs (repeatable)",
+    )
     args = parser.parse_args()
     n = args.spans_per_request
     rng = random.Random(42)
@@ -379,6 +386,7 @@ def run_once(url: Any, tmp: Path, db: Database, key: str, payloads: list[bytes],
         AEOS_RECEIVER_MAX_CONCURRENT_REQUESTS=str(max(args.concurrency, 32)),
         AEOS_RECEIVER_RATE_LIMIT_ITEMS_PER_SECOND="0",
         AEOS_RECEIVER_ROLLUPS_AT_INGEST="true" if rollups else "false",
+        **dict(item.split("=", 1) for item in args.env),
     )  # fmt: skip
     endpoint = f"127.0.0.1:{grpc_port if transport == 'grpc' else http_port}"
     label = f"{transport}, rollups {'on' if rollups else 'off'}"
@@ -396,7 +404,9 @@ def run_once(url: Any, tmp: Path, db: Database, key: str, payloads: list[bytes],
         print(f"end to end ({label}): {acked} spans in {elapsed:.1f}s = {e2e:,.0f} spans/s "
               f"({refused} requests refused; {stored} rows stored for {acked} acknowledged)")  # fmt: skip
         per_span = {g: (cpu_after[g] - cpu_before[g]) / max(acked, 1) * 1e6 for g in groups}
-        print("  CPU per span: " + ", ".join(f"{g} {us:.1f} µs" for g, us in per_span.items()))
+        busy = sum(cpu_after[g] - cpu_before[g] for g in groups) / elapsed
+        print("  CPU per span: " + ", ".join(f"{g} {us:.1f} µs" for g, us in per_span.items())
+              + f"; these processes kept {busy:.2f} of {os.cpu_count()} cores busy")  # fmt: skip
     finally:
         stop_service(proc)
     return e2e

@@ -2,9 +2,10 @@
 
 Pure database work for :mod:`storage.ingest.writer` (which owns queueing, retries and errors):
 :func:`insert_raw` copies the raw rows (or, on the slow path after a unique violation,
-inserts only the new ones and says which), :func:`write_derived` upserts trace
-summaries, task runs, agents and cost items from the rows actually inserted, and
-:func:`commit_group` runs both, then (PostgreSQL engine) the rollups, in one transaction.
+inserts only the new ones and says which), :func:`derive` computes trace summaries,
+task runs, agents and cost items from the rows actually inserted, and
+:func:`commit_group` writes them all, then (PostgreSQL engine) the rollups, in one
+transaction.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from storage.ingest import _derive, rollups
+from storage.ingest import _derived_sql as dq
 from storage.ingest import _sql as q
 from storage.ingest._derive import CostItem
 from storage.ingest.pricing import Price, PriceBook
-from storage.ingest.rows import Batch, SpanRow
+from storage.ingest.rows import AgentSighting, Batch, SpanRow
 
 
 @dataclass
@@ -121,10 +123,12 @@ async def commit_group(
 ) -> tuple[NewRows, list[int]]:  # fmt: skip
     """One group commit: raw rows, what derives from them, and the COMMIT, in one transaction.
 
-    The rollup statements and the COMMIT go in one pipeline (one round trip): the rollup
-    rows are the most contended of the transaction (every writer updates the current
-    minute's) and their row locks last until the commit, so the COMMIT must not wait for
-    this process's event loop, busy translating other requests, between the two.
+    The raw rows go first (COPY, which cannot be pipelined); every statement after them
+    (derived rows, rollups) and the COMMIT go in one pipeline: one round trip. The derived
+    and rollup rows are the most contended of the transaction (every writer updates the
+    current minute's rollups and the agents it saw) and their row locks last until the
+    commit, so no lock may wait for this process's event loop, busy translating other
+    requests, between two statements.
 
     Returns:
         Which rows of each batch were new, and the number of new cost items per batch.
@@ -135,60 +139,75 @@ async def commit_group(
     await conn.execute(q.BEGIN)
     try:
         new = await insert_raw(conn, batches, slow)
-        new_spans, cost_items, priced = await write_derived(conn, batches, new, book, slow)
-        # Aggregated before the pipeline opens: nothing is sent while Python works.
+        # Everything is computed before the pipeline opens: nothing is sent while Python works.
+        derived = derive(batches, new, book, slow)
         rows = rollups.rollup_rows(
-            new_spans,
+            derived.new_spans,
             [(b.org_id, b.events[i]) for b, idx in zip(batches, new.events, strict=True)
              for i in idx],
             [(b.org_id, b.metric_points[i]) for b, idx in zip(batches, new.metrics, strict=True)
              for i in idx],
-            priced,
+            derived.costs,
         ) if with_rollups else {}  # fmt: skip
-        if not any(rows.values()):  # nothing to pipeline with: a plain COMMIT
-            await conn.execute(q.COMMIT)
-            return new, cost_items
         async with conn.pipeline():
+            await queue_derived(conn, derived)
             await rollups.queue_rollups(conn, rows)  # last: hold their row locks least
             await conn.execute(q.COMMIT)
     except BaseException:
         with contextlib.suppress(Exception):  # a broken connection: the caller reconnects
             await conn.rollback()
         raise
-    return new, cost_items
+    return new, derived.cost_items
 
 
-async def write_derived(
-    conn: AsyncConnection[Any], batches: list[Batch], new: NewRows, book: PriceBook, slow: bool
-) -> tuple[list[tuple[uuid.UUID, SpanRow]], list[int], list[CostItem]]:
-    """Trace summaries, task runs, agents and costs from the new rows.
+@dataclass
+class Derived:
+    """What a group's new raw rows imply, each kind sorted by key."""
 
-    Returns:
-        The new spans, the number of new cost items per batch, and the cost items.
-    """
+    new_spans: list[tuple[uuid.UUID, SpanRow]]
+    traces: list[_derive.TraceSummary]
+    task_runs: list[_derive.TaskRunUpdate]
+    agents: list[tuple[uuid.UUID, AgentSighting]]
+    costs: list[CostItem]
+    cost_items: list[int]  # per batch: its new cost items
+
+
+def derive(batches: list[Batch], new: NewRows, book: PriceBook, slow: bool) -> Derived:
+    """Trace summaries, task runs, agents and priced LLM calls from the new rows (pure)."""
     new_spans = [
         (b.org_id, b.spans[i]) for b, idx in zip(batches, new.spans, strict=True) for i in idx
     ]
-    new_ids = {(o, s.trace_id, s.span_id) for o, s in new_spans}
-    await q.upsert_traces(conn, _derive.trace_summaries(new_spans))
+    new_ids = {(o, s.trace_id, s.span_id) for o, s in new_spans} if slow else set()
     runs = [
         (b.org_id, r)
         for b in batches
         for r in b.task_runs
         if not slow or (b.org_id, r.trace_id, r.span_id) in new_ids
     ]
-    await q.upsert_task_runs(conn, _derive.task_run_updates(runs))
-    await q.upsert_agents(
-        conn, _derive.latest_agents((b.org_id, a) for b in batches for a in b.agents)
-    )
     calls = []
     for b, idx in zip(batches, new.spans, strict=True):  # each new span's call once
+        if not slow:  # every span is new, and so is every call (each is one of its spans)
+            calls.append([(b.org_id, c) for c in b.llm_calls])
+            continue
         mine = {(b.spans[i].trace_id, b.spans[i].span_id) for i in idx}
         calls.append([(b.org_id, c) for c in b.llm_calls if (c.trace_id, c.span_id) in mine])
-    # A cost item shares its span's key: a new span's cost item is new too.
-    priced = _derive.price_calls((c for cs in calls for c in cs), book)
-    await q.insert_costs(conn, priced)
-    return new_spans, [len(cs) for cs in calls], priced
+    return Derived(
+        new_spans,
+        _derive.trace_summaries(new_spans),
+        _derive.task_run_updates(runs),
+        _derive.latest_agents((b.org_id, a) for b in batches for a in b.agents),
+        # A cost item shares its span's key: a new span's cost item is new too.
+        _derive.price_calls((c for cs in calls for c in cs), book),
+        [len(cs) for cs in calls],
+    )
+
+
+async def queue_derived(conn: AsyncConnection[Any], derived: Derived) -> None:
+    """Sends the statements merging ``derived`` (in the caller's pipeline)."""
+    await dq.upsert_traces(conn, derived.traces)
+    await dq.upsert_task_runs(conn, derived.task_runs)
+    await dq.upsert_agents(conn, derived.agents)
+    await dq.insert_costs(conn, derived.costs)  # after the runs: it adds to their costs
 
 
 async def load_prices(conn: AsyncConnection[Any]) -> PriceBook:

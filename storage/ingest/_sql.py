@@ -5,17 +5,14 @@ export makes that COPY fail on a primary key; the transaction is then redone thr
 temporary tables and ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` (the slow path,
 as Promscale does), which tells which rows were new.
 
-Derived rows (traces, agents, fleets, tasks, task runs, costs): each kind goes into a
-per-connection temporary table by binary COPY (fast: no per-value Python work for
-arrays), then one ``INSERT ... SELECT ... ON CONFLICT`` merges it. The temporary tables
-empty themselves at commit (``ON COMMIT DELETE ROWS``).
-
-Every runtime statement of the ingest path is named here (the rollups' statements are
-generated from their declarations in ``storage.ingest.rollups``).
+Every runtime statement of the ingest path is named here or in
+``storage.ingest._derived_sql`` (derived rows: traces, agents, task runs, costs); the
+rollups' statements are generated from their declarations in ``storage.ingest.rollups``.
 """
 
 from __future__ import annotations
 
+import functools
 import struct
 import uuid
 from collections.abc import Iterable, Sequence
@@ -28,8 +25,7 @@ from psycopg.adapt import Dumper
 from psycopg.pq import Format
 from psycopg.types.json import set_json_dumps
 
-from storage.ingest._derive import CostItem, TaskRunUpdate, TraceSummary
-from storage.ingest.rows import AgentSighting, EventRow, MetricPointRow, SpanRow
+from storage.ingest.rows import EventRow, MetricPointRow, SpanRow
 from storage.tenancy import DbRole
 
 # Every ingest connection (writer, platform health) acts as the ingest role for its whole
@@ -62,22 +58,36 @@ _JSONB_VERSION = b"\x01"  # the binary jsonb format's first byte
 
 
 class _NsTimestamptzDumper(Dumper):
-    """Binary timestamptz from Unix nanoseconds (an ``int``), for COPY columns."""
+    """Binary timestamptz from Unix nanoseconds: an ``int`` (COPY columns) or ``NsStamp``."""
 
     oid = _TIMESTAMPTZ_OID
     format = Format.BINARY
 
     def dump(self, obj: Any) -> bytes:
-        return _PACK_Q(obj // 1000 - _PG_EPOCH_US)
+        ns = obj.ns if type(obj) is NsStamp else obj
+        return _PACK_Q(ns // 1000 - _PG_EPOCH_US)
 
 
 class NsTime(int):
-    """Marker type under which the nanosecond dumper is registered."""
+    """Marker type under which the nanosecond dumper is registered (COPY columns)."""
+
+
+class NsStamp:
+    """Unix nanoseconds as a ``timestamptz`` parameter, alone or in a list (an array).
+
+    Not an ``int`` subclass: psycopg dumps every ``int`` in a list as an integer.
+    """
+
+    __slots__ = ("ns",)
+
+    def __init__(self, ns: int) -> None:
+        self.ns = ns
 
 
 def configure(conn: AsyncConnection[Any]) -> None:
     """Per-connection adapters: nanosecond timestamps and fast JSON for COPY."""
     conn.adapters.register_dumper(NsTime, _NsTimestamptzDumper)
+    conn.adapters.register_dumper(NsStamp, _NsTimestamptzDumper)
     set_json_dumps(orjson.dumps, context=conn)
     # COPY picks dumpers by column type; psycopg's default one for bytea is a Python
     # wrapper (it also accepts the DB-API Binary type). Use the C one where installed.
@@ -189,12 +199,9 @@ async def copy_rows(
     rows: Iterable[tuple[Any, ...]],
 ) -> None:
     """Binary COPY of ``rows`` into ``table``."""
-    names = sql.SQL(", ").join(sql.Identifier(c) for c, _ in columns)
-    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
-        sql.Identifier(table), names
-    )
+    statement, types = _copy_statement(table, tuple(columns))
     async with conn.cursor().copy(statement) as copy:
-        copy.set_types([t for _, t in columns])
+        copy.set_types(types)
         # The formatter buffers rows and hands back a block now and then: formatting in
         # this loop and awaiting only those blocks saves a coroutine per row (what
         # ``Copy.write_row`` does, row by row).
@@ -202,6 +209,12 @@ async def copy_rows(
         for row in rows:
             if block := formatter.write_row(row):
                 await copy.write(block)
+
+
+@functools.cache
+def _copy_statement(table: str, columns: tuple[tuple[str, str], ...]) -> tuple[bytes, list[str]]:
+    names = ", ".join(f'"{c}"' for c, _ in columns)  # identifiers of this module: plain names
+    return f'COPY "{table}" ({names}) FROM STDIN (FORMAT BINARY)'.encode(), [t for _, t in columns]
 
 
 async def insert_new(
@@ -233,206 +246,3 @@ def _key_expr(column: str) -> sql.Composable:
     if column.endswith("time"):  # compare as Unix microseconds, as the rows hold them
         return sql.SQL("(extract(epoch FROM {}) * 1000000)::bigint").format(sql.Identifier(column))
     return sql.Identifier(column)
-
-
-# Derived rows.
-TRACE_COLUMNS = (
-    ("o", "uuid"), ("tr", "bytea"), ("s", "timestamptz"), ("e", "timestamptz"), ("n", "int4"),
-    ("err", "int4"), ("rs", "text"), ("rn", "text"), ("run", "text"),
-)  # fmt: skip
-FLEET_COLUMNS = (("o", "uuid"), ("fl", "text"), ("seen", "timestamptz"))
-AGENT_COLUMNS = (
-    ("o", "uuid"), ("ag", "text"), ("fl", "text"), ("nm", "text"), ("sub", "text"),
-    ("ver", "text"), ("svc", "text"), ("res", "jsonb"), ("seen", "timestamptz"),
-    ("beat", "timestamptz"), ("st", "text"),
-)  # fmt: skip
-TASK_COLUMNS = (("o", "uuid"), ("tk", "text"), ("ti", "text"))
-RUN_COLUMNS = (
-    ("o", "uuid"), ("run", "text"), ("tk", "text"), ("ag", "text"), ("st", "text"),
-    ("s", "timestamptz"), ("e", "timestamptz"), ("rs", "timestamptz"), ("re", "timestamptz"),
-    ("tr", "bytea"),
-)  # fmt: skip
-COST_COLUMNS = (
-    ("org_id", "uuid"), ("time", "timestamptz"), ("trace_id", "bytea"), ("span_id", "bytea"),
-    ("task_run_id", "text"), ("agent_id", "text"), ("subsystem", "text"), ("provider", "text"),
-    ("model", "text"), ("tokens_in", "int8"), ("tokens_out", "int8"),
-    ("cache_read_tokens", "int8"), ("cache_creation_tokens", "int8"), ("cost_usd", "numeric"),
-    ("cost_source", "text"), ("price_id", "int8"),
-)  # fmt: skip
-TEMP_TABLES = {
-    "_d_traces": TRACE_COLUMNS,
-    "_d_fleets": FLEET_COLUMNS,
-    "_d_agents": AGENT_COLUMNS,
-    "_d_tasks": TASK_COLUMNS,
-    "_d_runs": RUN_COLUMNS,
-    "_d_costs": COST_COLUMNS,
-}
-
-
-async def create_temp_tables(conn: AsyncConnection[Any]) -> None:
-    """Creates this connection's staging tables (once, right after connecting)."""
-    for name, columns in TEMP_TABLES.items():
-        body = ", ".join(f"{c} {t}" for c, t in columns)
-        statement = f"CREATE TEMP TABLE IF NOT EXISTS {name} ({body}) ON COMMIT DELETE ROWS"
-        await conn.execute(statement)
-
-
-# Sampling (storage.jobs.sampling): a new trace is kept if it has an error or if the hash of its
-# id falls within its org's percentage (a missing org keeps everything); the hash part is
-# decided once, when the trace is first seen, and a later error can only turn it to kept.
-# New spans of an unsampled trace whose spans the sweep already pruned clear the mark, so a
-# later sweep prunes them too; a trace turned to kept keeps it (its earlier spans are gone).
-MERGE_TRACES = """
-INSERT INTO traces AS t (org_id, trace_id, start_time, end_time, duration_ms, span_count,
-                         error_count, root_service_name, root_span_name, task_run_id, sampled)
-SELECT d.o, d.tr, d.s, d.e, extract(epoch FROM d.e - d.s) * 1000, d.n, d.err, d.rs, d.rn, d.run,
-       d.err > 0 OR aeos_trace_keep(d.tr, COALESCE(g.trace_sample_percent, 100))
-  FROM _d_traces AS d LEFT JOIN orgs AS g ON g.id = d.o ORDER BY d.o, d.tr
-ON CONFLICT (org_id, trace_id) DO UPDATE SET
-  start_time = LEAST(t.start_time, EXCLUDED.start_time),
-  end_time = GREATEST(t.end_time, EXCLUDED.end_time),
-  duration_ms = extract(epoch FROM GREATEST(t.end_time, EXCLUDED.end_time)
-                                 - LEAST(t.start_time, EXCLUDED.start_time)) * 1000,
-  span_count = t.span_count + EXCLUDED.span_count,
-  error_count = t.error_count + EXCLUDED.error_count,
-  root_service_name = COALESCE(EXCLUDED.root_service_name, t.root_service_name),
-  root_span_name = COALESCE(EXCLUDED.root_span_name, t.root_span_name),
-  task_run_id = COALESCE(t.task_run_id, EXCLUDED.task_run_id),
-  sampled = t.sampled OR EXCLUDED.error_count > 0,
-  spans_pruned_at = CASE WHEN t.sampled OR EXCLUDED.error_count > 0 THEN t.spans_pruned_at END
-"""
-
-
-async def upsert_traces(conn: AsyncConnection[Any], rows: Sequence[TraceSummary]) -> None:
-    """Merges trace summaries into ``traces``."""
-    if rows:
-        await copy_rows(conn, "_d_traces", TRACE_COLUMNS, (
-            (r.org_id, r.trace_id, r.start_ns, r.end_ns, r.span_count, r.error_count,
-             r.root_service_name, r.root_span_name, r.task_run_id) for r in rows
-        ))  # fmt: skip
-        await conn.execute(MERGE_TRACES)
-
-
-MERGE_FLEETS = """
-INSERT INTO fleets AS f (org_id, fleet_id, name, last_seen_at)
-SELECT o, fl, fl, seen FROM _d_fleets ORDER BY o, fl
-ON CONFLICT (org_id, fleet_id) DO UPDATE
-  SET last_seen_at = GREATEST(f.last_seen_at, EXCLUDED.last_seen_at)
-"""
-
-MERGE_AGENTS = """
-INSERT INTO agents AS a (org_id, agent_id, fleet_id, name, subsystem, version, service_name,
-                         resource_attributes, last_seen_at, last_heartbeat_at, status)
-SELECT o, ag, fl, nm, sub, ver, svc, res, seen, beat, COALESCE(st, 'online')
-  FROM _d_agents ORDER BY o, ag
-ON CONFLICT (org_id, agent_id) DO UPDATE SET
-  fleet_id = COALESCE(EXCLUDED.fleet_id, a.fleet_id),
-  name = EXCLUDED.name,
-  subsystem = EXCLUDED.subsystem,
-  version = CASE WHEN a.last_seen_at IS NULL OR EXCLUDED.last_seen_at >= a.last_seen_at
-                 THEN COALESCE(EXCLUDED.version, a.version) ELSE a.version END,
-  service_name = COALESCE(EXCLUDED.service_name, a.service_name),
-  resource_attributes = EXCLUDED.resource_attributes,
-  last_seen_at = GREATEST(a.last_seen_at, EXCLUDED.last_seen_at),
-  last_heartbeat_at = GREATEST(a.last_heartbeat_at, EXCLUDED.last_heartbeat_at),
-  status = CASE WHEN EXCLUDED.last_heartbeat_at IS NOT NULL
-                 AND (a.last_heartbeat_at IS NULL
-                      OR EXCLUDED.last_heartbeat_at >= a.last_heartbeat_at)
-                THEN EXCLUDED.status ELSE a.status END
-"""
-
-
-async def upsert_agents(
-    conn: AsyncConnection[Any], rows: Sequence[tuple[uuid.UUID, AgentSighting]]
-) -> None:
-    """Upserts ``agents`` (and their ``fleets``) from resource sightings."""
-    if not rows:
-        return
-    fleets = {(o, a.fleet_id): a.seen_ns for o, a in rows if a.fleet_id}
-    if fleets:
-        await copy_rows(
-            conn, "_d_fleets", FLEET_COLUMNS, ((k[0], k[1], v) for k, v in fleets.items())
-        )
-        await conn.execute(MERGE_FLEETS)
-    await copy_rows(conn, "_d_agents", AGENT_COLUMNS, (
-        (o, a.agent_id, a.fleet_id, a.name, a.subsystem, a.version, a.service_name,
-         a.resource_attributes, a.seen_ns, a.heartbeat_ns, a.status) for o, a in rows
-    ))  # fmt: skip
-    await conn.execute(MERGE_AGENTS)
-
-
-MERGE_TASKS = """
-INSERT INTO tasks AS t (org_id, task_id, title)
-SELECT DISTINCT ON (o, tk) o, tk, ti FROM _d_tasks ORDER BY o, tk, ti NULLS LAST
-ON CONFLICT (org_id, task_id) DO UPDATE SET title = COALESCE(t.title, EXCLUDED.title)
-"""
-
-INSERT_RUNS = """
-INSERT INTO task_runs (org_id, task_run_id, task_id, agent_id, status, started_at, ended_at,
-                       trace_id)
-SELECT o, run, tk, ag, COALESCE(st, 'running'), s, e, tr FROM _d_runs ORDER BY o, run
-ON CONFLICT (org_id, task_run_id) DO NOTHING
-"""
-
-# Merge rules: a terminal status (succeeded, failed, canceled) is only replaced by what the
-# run's own (root) span says; the root span gives the run's agent, duration and trace
-# (child spans of other agents carry the run id too, so their costs land on the run).
-UPDATE_RUNS = """
-UPDATE task_runs AS r SET
-  task_id = COALESCE(r.task_id, u.tk),
-  agent_id = CASE WHEN u.rs IS NOT NULL THEN COALESCE(u.ag, r.agent_id)
-                  ELSE COALESCE(r.agent_id, u.ag) END,
-  status = CASE WHEN u.st IS NULL THEN r.status
-                WHEN r.status IN ('succeeded', 'failed', 'canceled') AND u.rs IS NULL THEN r.status
-                ELSE u.st END,
-  started_at = LEAST(r.started_at, u.s),
-  ended_at = GREATEST(r.ended_at, u.e),
-  duration_ms = CASE WHEN u.rs IS NOT NULL THEN extract(epoch FROM u.re - u.rs) * 1000
-                     ELSE r.duration_ms END,
-  trace_id = CASE WHEN u.rs IS NOT NULL THEN u.tr ELSE COALESCE(r.trace_id, u.tr) END
-  FROM _d_runs AS u
- WHERE r.org_id = u.o AND r.task_run_id = u.run
-"""
-
-
-async def upsert_task_runs(conn: AsyncConnection[Any], rows: Sequence[TaskRunUpdate]) -> None:
-    """Creates or merges task runs (and their tasks)."""
-    if not rows:
-        return
-    tasks = [(r.org_id, r.task_id, r.task_title) for r in rows if r.task_id]
-    if tasks:
-        await copy_rows(conn, "_d_tasks", TASK_COLUMNS, tasks)
-        await conn.execute(MERGE_TASKS)
-    await copy_rows(conn, "_d_runs", RUN_COLUMNS, (
-        (r.org_id, r.task_run_id, r.task_id, r.agent_id, r.status, r.start_ns, r.end_ns,
-         r.root_start_ns, r.root_end_ns, r.trace_id) for r in rows
-    ))  # fmt: skip
-    await conn.execute(INSERT_RUNS)
-    await conn.execute(UPDATE_RUNS)
-
-
-# New cost items only (a retried export's are already there), added to their task runs.
-INSERT_COSTS = """
-WITH inserted AS (
-  INSERT INTO cost_line_items ({columns})
-  SELECT {columns} FROM _d_costs ORDER BY org_id, trace_id, span_id
-  ON CONFLICT DO NOTHING RETURNING org_id, task_run_id, cost_usd
-), per_run AS (
-  SELECT org_id, task_run_id, sum(cost_usd) AS cost FROM inserted
-   WHERE task_run_id IS NOT NULL GROUP BY org_id, task_run_id
-)
-UPDATE task_runs AS r SET cost_usd = r.cost_usd + p.cost
-  FROM per_run AS p WHERE r.org_id = p.org_id AND r.task_run_id = p.task_run_id
-""".format(columns=", ".join(c for c, _ in COST_COLUMNS))
-
-
-async def insert_costs(conn: AsyncConnection[Any], items: Sequence[CostItem]) -> None:
-    """Inserts cost line items and adds their cost to their task runs."""
-    if items:
-        await copy_rows(conn, "_d_costs", COST_COLUMNS, (
-            (i.org_id, c.time_ns, c.trace_id, c.span_id, c.task_run_id, c.agent_id, c.subsystem,
-             c.provider, c.model, c.input_tokens, c.output_tokens, c.cache_read_tokens,
-             c.cache_creation_tokens, i.cost_usd, i.source, i.price_id)
-            for i in items for c in (i.call,)
-        ))  # fmt: skip
-        await conn.execute(INSERT_COSTS)

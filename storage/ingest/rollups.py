@@ -351,29 +351,34 @@ def span_rollup_rows(
     uce: dict[tuple[Any, ...], list[Any]] = {}
     routes: dict[tuple[Any, ...], list[int]] = {}
     handoffs: dict[tuple[Any, ...], list[int]] = {}
-    for org_id, s in spans:
-        minute = _minute(s.start_ns)
+    bucket_of = hist.bucket_of
+    for org_id, s in spans:  # every span of every commit: the attribute tests are inlined
+        start, end = s.start_ns, s.end_ns
+        minute = start - start % _MINUTE_NS
         error = s.status_code == STATUS_ERROR
-        duration = s.duration_ms
+        duration = (end - start) / 1e6 if end > start else 0.0  # SpanRow.duration_ms
         agent = s.agent_id or ""
         key = (minute, org_id, s.subsystem, s.service_name or "", s.name, agent)
         row = red.get(key)
         if row is None:
             red[key] = _Red(1, int(error), duration, duration, duration,
-                            {hist.bucket_of(duration): 1})  # fmt: skip
+                            {bucket_of(duration): 1})  # fmt: skip
         else:
             row.add(duration, error)
         attrs = s.attributes
         if not attrs:
             continue
-        if (op := _text_attr(attrs, UCE_OPERATION_NAME)) is not None:
+        op = attrs.get(UCE_OPERATION_NAME)
+        if isinstance(op, str):
             _add_uce(uce, (minute, org_id, agent, op), attrs, error)
-        if (route := _text_attr(attrs, MOSAIC_ROUTING_ROUTE)) is not None:
+        route = attrs.get(MOSAIC_ROUTING_ROUTE)
+        if isinstance(route, str):
             outcome = _text_attr(attrs, MOSAIC_ROUTING_OUTCOME) or ""
             counts = routes.setdefault((minute, org_id, route, outcome), [0, 0, 0])
             counts[0] += 1
             counts[1 + error] += 1
-        if (to_agent := _text_attr(attrs, MOSAIC_HANDOFF_TO_AGENT)) is not None:
+        to_agent = attrs.get(MOSAIC_HANDOFF_TO_AGENT)
+        if isinstance(to_agent, str):
             from_agent = _text_attr(attrs, MOSAIC_HANDOFF_FROM_AGENT)
             if from_agent is None:
                 from_agent = agent

@@ -300,7 +300,6 @@ class IngestWriter:
         try:
             await conn.execute(q.SET_INGEST_ROLE)
             q.configure(conn)
-            await q.create_temp_tables(conn)
             if self._rollups is None:
                 cur = await conn.execute(STORAGE_ENGINE)
                 row = await cur.fetchone()

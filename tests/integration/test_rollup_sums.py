@@ -191,10 +191,26 @@ def _migrated_to(url: URL, engine: StorageEngine, revision: str) -> None:
 def db_at_0016(
     empty_database: URL, engine_kind: StorageEngine, templates: Any, pg_server: PgServer
 ) -> Iterator[Database]:
-    """A database migrated to 0016 (``templates`` has set the app login's password)."""
+    """A database migrated to 0016, whose app login has the test password."""
     if engine_kind is StorageEngine.TIMESCALE and not pg_server.timescale:
         pytest.skip("the test server has no timescaledb (set AEOS_TEST_DATABASE_URL)")
     _migrated_to(empty_database, engine_kind, "0016")
+    admin_conninfo = empty_database.set(drivername="postgresql").render_as_string(False)
+    with psycopg.connect(admin_conninfo, autocommit=True) as conn:
+        # The password is set here, not left to the templates (which set it when first
+        # built): run alone, or first, this test found none and its writer could not log in.
+        for attempt in range(3):  # another worker's ALTER ROLE can collide with this one
+            try:
+                conn.execute(
+                    psycopg.sql.SQL("ALTER ROLE aeos_app LOGIN PASSWORD {}").format(
+                        psycopg.sql.Literal(TEST_APP_PASSWORD)
+                    )
+                )
+                break
+            except psycopg.errors.InternalError:
+                if attempt == 2:
+                    raise
+                time.sleep(0.5)
     db = Database(empty_database, TEST_APP_PASSWORD)
     try:
         yield db

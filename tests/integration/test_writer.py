@@ -183,6 +183,29 @@ def test_a_batch_lands_with_everything_derived(
     assert _scalar(database, "SELECT bucket_counts::text FROM metric_points LIMIT 1") == "{1,1,1}"
 
 
+def test_derived_times_are_exact_at_both_ends_of_the_accepted_range(
+    database: Database, writer: IngestWriter, org: uuid.UUID
+) -> None:
+    # 1 ms after the epoch (plus 999 ns, truncated as the spans' own times are) and the
+    # last accepted nanosecond (2262): past 2^53 microseconds, where a float would round.
+    start, end = 1_000_999, 2**63 - 1
+    batch = full_batch(org)
+    batch.spans = [replace(s, start_ns=start, end_ns=end) for s in batch.spans]
+    batch.task_runs = [replace(r, start_ns=start, end_ns=end) for r in batch.task_runs]
+    batch.llm_calls = [replace(c, time_ns=end) for c in batch.llm_calls]
+    batch.agents = [replace(a, seen_ns=end, heartbeat_ns=start) for a in batch.agents]
+    run(_write_all(writer, [batch]))
+    us = "(extract(epoch FROM {}) * 1000000)::bigint"
+    for table, column, expected in (
+        ("traces", "start_time", start // 1000), ("traces", "end_time", end // 1000),
+        ("task_runs", "started_at", start // 1000), ("task_runs", "ended_at", end // 1000),
+        ("cost_line_items", "time", end // 1000), ("agents", "last_seen_at", end // 1000),
+        ("agents", "last_heartbeat_at", start // 1000), ("fleets", "last_seen_at", end // 1000),
+        ("spans", "min(start_time)", start // 1000), ("spans", "max(end_time)", end // 1000),
+    ):  # fmt: skip
+        assert _scalar(database, f"SELECT {us.format(column)} FROM {table}") == expected, column
+
+
 def test_a_retried_export_is_stored_once(
     database: Database, commits: list[CommitStats], org: uuid.UUID
 ) -> None:
