@@ -162,7 +162,7 @@ async def commit_group(
 
 @dataclass
 class Derived:
-    """What a group's new raw rows imply, each kind sorted by key."""
+    """What a group's new raw rows imply (traces, runs and agents sorted by key)."""
 
     new_spans: list[tuple[uuid.UUID, SpanRow]]
     traces: list[_derive.TraceSummary]

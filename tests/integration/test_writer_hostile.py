@@ -21,7 +21,7 @@ from sqlalchemy import text
 from storage import admin
 from storage.database import Database
 from storage.errors import RefusedDataError, RetryableStorageError
-from storage.ingest.rows import Batch
+from storage.ingest.rows import AgentSighting, Batch, TaskRunSighting
 from storage.ingest.writer import IngestWriter, QueueFullError, WriteResult
 from tests.integration.test_writer import event, point, span
 
@@ -88,6 +88,34 @@ def test_an_index_row_over_the_btree_limit_is_refused_not_unavailable(database: 
     assert isinstance(good, WriteResult)
     assert good.events == 1
     assert writer.health().ready
+
+
+@pytest.mark.parametrize("kind", ["task run status", "agent id over the index limit"])
+def test_a_derived_row_the_database_refuses_fails_only_its_request(
+    database: Database, kind: str
+) -> None:
+    """Derived rows are merged in the commit's pipeline: a refusal there is isolated too."""
+    attacker, victim = _org(database), _org(database)
+    if kind == "task run status":  # violates ck_task_runs_status
+        sighting = TaskRunSighting("run-x", None, None, "exploded", 1, 2, b"t" * 16, True,
+                                   None, b"s" * 8)  # fmt: skip
+        poison = Batch(attacker, spans=[span(1, 1, run="run-x")], task_runs=[sighting])
+    else:  # 6,000 incompressible characters in the agents primary key
+        poison = Batch(attacker, spans=[span(1, 1)], agents=[AgentSighting(
+            secrets.token_hex(3000), None, "x", "DAMN", None, None, 1, {})])  # fmt: skip
+    normal = Batch(victim, spans=[span(2, 1), span(2, 2, parent=1, run="run-v")],
+                   task_runs=[TaskRunSighting("run-v", None, None, "succeeded", 1, 2,
+                                              b"v" * 16, True, None, b"s" * 8)])  # fmt: skip
+    writer = IngestWriter(database.app_conninfo(), flushers=1)
+    bad, good = _run_with(writer, lambda: _together(writer, poison, normal))
+    assert isinstance(bad, RefusedDataError), bad
+    assert ("ck_task_runs_status" if kind == "task run status" else "index row") in str(bad)
+    assert isinstance(good, WriteResult)
+    assert good.spans == 2
+    assert writer.health().ready
+    assert _count(database, "SELECT count(*) FROM spans WHERE org_id = :o", o=attacker) == 0
+    assert _count(database, "SELECT count(*) FROM task_runs WHERE org_id = :o", o=victim) == 1
+    assert _count(database, "SELECT count(*) FROM traces WHERE org_id = :o", o=victim) == 1
 
 
 def test_saturated_rollup_counts_do_not_fail_the_commit(database: Database) -> None:
