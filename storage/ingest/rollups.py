@@ -80,6 +80,10 @@ REFRESH_POLICIES = {
     "1d": ("7 days", "1 day", "1 hour"),
     "cost_daily": ("30 days", "1 hour", "30 minutes"),
 }
+#: Every refresh policy refreshes its window in one pass (``buckets_per_batch => 0``):
+#: TimescaleDB 2.19-2.28 refresh in batches by default, and skip a bucket whose only
+#: invalidated row lies exactly on a batch boundary (timescale/timescaledb#10221, fixed in
+#: 2.29; 2.28 is the last release for PostgreSQL 15). Migration 0018.
 #: Columnstore (compression) after this age: always older than the refresh window.
 COLUMNSTORE_AFTER = {"1m": "2 days", "1h": "7 days", "1d": "30 days", "cost_daily": "60 days"}
 RAW_COLUMNSTORE = {
@@ -148,8 +152,8 @@ def timescale_ddl() -> list[str]:
             out.append(
                 f"SELECT add_continuous_aggregate_policy('{name}', start_offset => "
                 f"INTERVAL '{start}', end_offset => INTERVAL '{end}', "
-                f"schedule_interval => INTERVAL '{every}')"
-            )
+                f"schedule_interval => INTERVAL '{every}', buckets_per_batch => 0)"
+            )  # one pass, not batches: see migration 0018
             segment = ", timescaledb.segmentby = 'org_id'" if family.per_org else ""
             out.append(
                 f"ALTER MATERIALIZED VIEW {name} SET "

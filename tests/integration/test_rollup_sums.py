@@ -26,6 +26,7 @@ from sqlalchemy.engine import URL
 
 from storage import admin, scoped_transaction
 from storage.database import Database
+from storage.errors import MigrationError
 from storage.ingest.rollups import cagg_refresh_order
 from storage.ingest.rows import Batch, LlmCall, MetricPointRow, SpanRow
 from storage.ingest.writer import IngestWriter
@@ -182,7 +183,14 @@ def _check_readers(db: Database, org: uuid.UUID, minute: datetime) -> None:
 
 
 def _migrated_to(url: URL, engine: StorageEngine, revision: str) -> None:
-    migrate(url, EngineChoice(engine.value), revision)
+    for attempt in range(3):  # roles are cluster-wide: another worker's ALTER ROLE can
+        try:  # collide with this migration's ("tuple concurrently updated"); steps are
+            migrate(url, EngineChoice(engine.value), revision)  # transactional: retry
+            break
+        except MigrationError as exc:
+            if "concurrently updated" not in str(exc) or attempt == 2:
+                raise
+            time.sleep(0.5)
     if engine is StorageEngine.TIMESCALE:  # no policy may run on its own in this test
         unschedule_every_job(url.set(drivername="postgresql").render_as_string(False))
 
@@ -256,7 +264,7 @@ def test_0017_keeps_rollups_whose_raw_rows_were_pruned(
     assert all(before.values()), before
     _migrated_to(db.admin_url, engine_kind, "head")
     with db.admin_engine().connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0017"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0018"
         assert _snapshot(conn, org) == before
     if engine_kind is StorageEngine.TIMESCALE:  # the new policies run, and keep them too
         conninfo = db.admin_url.set(drivername="postgresql").render_as_string(False)
