@@ -277,6 +277,9 @@ async def run(args: argparse.Namespace, grpc_port: int, http_port: int, keys: li
     await calibrate.close()
     print(f"capacity: {capacity:,.0f} spans/s committed (closed loop, 16 in flight, "
           f"{args.spans_per_request} spans a request)")  # fmt: skip
+    if args.capacity:  # the same offered load as another run (e.g. another tree's)
+        capacity = args.capacity
+        print(f"  offered load based on --capacity {capacity:,.0f} spans/s instead")
     sampler = RssSampler(pid)
     with sampler:
         await asyncio.sleep(1.0)
@@ -315,6 +318,12 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--spans-per-request", type=int, default=512)
+    parser.add_argument(
+        "--capacity",
+        type=float,
+        default=0.0,
+        help="base the offered loads on this many spans/s, not the measured",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         pg = EmbeddedPostgres(Path(tmp) / "pg", free_port())
