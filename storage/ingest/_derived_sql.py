@@ -51,7 +51,7 @@ COST_COLUMNS: _Columns = (
 
 
 def _unnest(columns: _Columns, alias: str) -> str:
-    """``unnest(%s::t1[], ...) AS alias(c1, ...)``: the rows, one parameter per column."""
+    """``unnest(%b::t1[], ...) AS alias(c1, ...)``: the rows, one parameter per column."""
     params = ", ".join(f"%b::{t}[]" for _, t in columns)  # binary: exact, and C dumpers
     return f"unnest({params}) AS {alias}({', '.join(c for c, _ in columns)})"
 
