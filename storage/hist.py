@@ -87,7 +87,8 @@ def quantile(hist: Iterable[int], q: float) -> float | None:
 
 
 #: The SQL side of this module (created by migration 0006, usable in any query;
-#: ``aeos_array_add`` saturates since 0017).
+#: ``aeos_array_add`` saturates since 0017; since 0019 ``aeos_hist_quantile_n`` ranks with
+#: a known count and ``aeos_hist_add`` searches instead of merging for a few buckets).
 SQL_FUNCTIONS = rf"""
 CREATE OR REPLACE FUNCTION aeos_hist_unit(v double precision) RETURNS bigint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
@@ -121,14 +122,40 @@ COMMENT ON AGGREGATE aeos_hist_merge_agg(bigint[]) IS
 CREATE OR REPLACE FUNCTION aeos_hist_add(a bigint[], b bigint[]) RETURNS bigint[]
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $fn$
 DECLARE
-  r bigint[] := '{{}}';
-  i integer := 1;
-  j integer := 1;
+  r bigint[];
   na integer := coalesce(cardinality(a), 0);
   nb integer := coalesce(cardinality(b), 0);
+  i integer := 1;
+  j integer := 1;
+  hi integer;
+  mid integer;
+  e bigint;
+  k bigint;
 BEGIN
   IF na = 0 THEN RETURN coalesce(b, '{{}}'); END IF;
   IF nb = 0 THEN RETURN a; END IF;
+  IF nb * 4 < na THEN
+    -- A few buckets into a large histogram (a commit's rows into a stored rollup row):
+    -- find each by binary search and add in place, instead of copying every bucket.
+    r := a;
+    FOREACH e IN ARRAY b LOOP
+      k := e >> {SHIFT};
+      hi := na + 1;
+      WHILE i < hi LOOP  -- first position whose bucket >= k; b is sorted, so i only grows
+        mid := (i + hi) / 2;
+        IF r[mid] >> {SHIFT} < k THEN i := mid + 1; ELSE hi := mid; END IF;
+      END LOOP;
+      IF i <= na AND r[i] >> {SHIFT} = k THEN
+        r[i] := r[i] + (e & {COUNT_MASK});
+      ELSE
+        r := r[1:i - 1] || e || r[i:na];
+        na := na + 1;
+      END IF;
+      i := i + 1;
+    END LOOP;
+    RETURN r;
+  END IF;
+  r := '{{}}';
   WHILE i <= na AND j <= nb LOOP
     IF a[i] >> {SHIFT} = b[j] >> {SHIFT} THEN
       r := r || (a[i] + (b[j] & {COUNT_MASK})); i := i + 1; j := j + 1;
@@ -143,25 +170,51 @@ END
 $fn$;
 COMMENT ON FUNCTION aeos_hist_add(bigint[], bigint[]) IS 'Merges two aeos histograms.';
 
-CREATE OR REPLACE FUNCTION aeos_hist_quantile(h bigint[], q double precision)
+CREATE OR REPLACE FUNCTION aeos_hist_quantile_n(h bigint[], n bigint, q double precision)
 RETURNS double precision
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $fn$
 DECLARE
-  total bigint := 0;
+  m integer := coalesce(cardinality(h), 0);
   seen bigint := 0;
+  rank bigint;
   e bigint;
+  i integer;
   k bigint;
 BEGIN
-  IF h IS NULL OR cardinality(h) = 0 THEN RETURN NULL; END IF;
-  FOREACH e IN ARRAY h LOOP total := total + (e & {COUNT_MASK}); END LOOP;
-  FOREACH e IN ARRAY h LOOP
-    seen := seen + (e & {COUNT_MASK});
-    k := e >> {SHIFT};
-    EXIT WHEN seen >= greatest(ceil(q * total)::bigint, 1);
-  END LOOP;
+  IF m = 0 THEN RETURN NULL; END IF;
+  IF n IS NULL OR n <= 0 OR n >= {1 << 53} THEN  -- not a count we can rank with: count
+    n := 0;
+    FOREACH e IN ARRAY h LOOP n := n + (e & {COUNT_MASK}); END LOOP;
+  END IF;
+  rank := greatest(ceil(q * n)::bigint, 1);
+  IF rank <= n - rank THEN
+    FOREACH e IN ARRAY h LOOP
+      seen := seen + (e & {COUNT_MASK});
+      EXIT WHEN seen >= rank;
+    END LOOP;
+  ELSE  -- from the top: the answer is the first bucket with n - rank observations above it
+    i := m;
+    LOOP
+      seen := seen + (h[i] & {COUNT_MASK});
+      EXIT WHEN seen > n - rank OR i = 1;
+      i := i - 1;
+    END LOOP;
+    e := h[i];
+  END IF;
+  k := e >> {SHIFT};
   IF k = 0 THEN RETURN 0; END IF;
   RETURN 2 * exp((k - {OFFSET}) * {LN_GAMMA}) / (1 + exp({LN_GAMMA}::double precision));
 END
+$fn$;
+COMMENT ON FUNCTION aeos_hist_quantile_n(bigint[], bigint, double precision) IS
+  'aeos_hist_quantile(h, q) of a histogram whose total count n is known (a rollup row''s '
+  'count): reads only the buckets up to the answer, from the nearer end. NULL n: counts them.';
+
+-- Qualified: TimescaleDB refreshes continuous aggregates with a search_path without public.
+CREATE OR REPLACE FUNCTION aeos_hist_quantile(h bigint[], q double precision)
+RETURNS double precision
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
+  SELECT public.aeos_hist_quantile_n(h, NULL::bigint, q)
 $fn$;
 COMMENT ON FUNCTION aeos_hist_quantile(bigint[], double precision) IS
   'Nearest-rank quantile q (0..1) of an aeos histogram, within 1 % relative error.';

@@ -23,9 +23,9 @@ cannot overflow (translation bounds every summed double).
 
 Distributions (span durations, context sizes) are ``bigint[]`` log-bucket histograms that
 merge exactly at every level (``storage.hist``, 1 % relative error), with p50/p95/p99
-columns computed from them (generated columns on PostgreSQL, aggregate expressions in the
-continuous aggregates). Dimensions are ``text NOT NULL`` ('' when unknown) so they can be
-part of a key.
+columns computed from them (generated columns on PostgreSQL, from the histogram and its
+total count since migration 0019; aggregate expressions in the continuous aggregates).
+Dimensions are ``text NOT NULL`` ('' when unknown) so they can be part of a key.
 """
 
 from __future__ import annotations
@@ -118,9 +118,15 @@ class Measure:
 
 @dataclass(frozen=True, slots=True)
 class Quantiles:
-    """p-columns computed from a histogram column: ``<prefix>_p50<suffix>`` ..."""
+    """p-columns computed from a histogram column: ``<prefix>_p50<suffix>`` ...
+
+    ``count`` is the column holding the histogram's total count (every observation is
+    counted there and binned there), so the PostgreSQL engine's generated columns find a
+    quantile's rank without a pass over the buckets (``aeos_hist_quantile_n``).
+    """
 
     hist: str
+    count: str
     prefix: str
     suffix: str
     qs: tuple[int, ...] = (50, 95, 99)
@@ -198,7 +204,7 @@ _RED_MEASURES = (
     Measure("duration_max_ms", "double precision", "max(duration_ms)", "max"),
     Measure("duration_hist", "bigint[]", "aeos_hist_collect(aeos_hist_unit(duration_ms))", "hist"),
 )
-_DURATION_Q = (Quantiles("duration_hist", "duration", "_ms"),)
+_DURATION_Q = (Quantiles("duration_hist", "span_count", "duration", "_ms"),)
 
 _CONTEXT_SIZE = _attr_number(UCE_CONTEXT_SIZE_TOKENS)
 
@@ -270,7 +276,9 @@ FAMILIES: tuple[Family, ...] = (
                 "hist",
             ),
         ),
-        quantiles=(Quantiles("context_size_hist", "context_size", "", (50, 95)),),
+        quantiles=(
+            Quantiles("context_size_hist", "context_size_count", "context_size", "", (50, 95)),
+        ),
         comment="UCE context operations per agent and operation: cache hits, context sizes",
     ),
     Family(
@@ -419,7 +427,7 @@ def _table(family: Family, level: str) -> Table:
             columns.append(Column(m.name, _TYPES[m.sql_type], nullable=True))
     for quantiles in family.quantiles:
         for column, q in quantiles.columns():
-            expr = f"aeos_hist_quantile({quantiles.hist}, {q})"
+            expr = f"aeos_hist_quantile_n({quantiles.hist}, {quantiles.count}, {q})"
             columns.append(Column(column, Double, Computed(expr, persisted=True)))
     return Table(
         name,

@@ -26,18 +26,17 @@ from sqlalchemy.engine import URL
 
 from storage import admin, scoped_transaction
 from storage.database import Database
-from storage.errors import MigrationError
 from storage.ingest.rollups import cagg_refresh_order
 from storage.ingest.rows import Batch, LlmCall, MetricPointRow, SpanRow
 from storage.ingest.writer import IngestWriter
-from storage.migrate import StorageEngine, migrate
+from storage.migrate import StorageEngine
 from storage.read._common import Availability
 from storage.read.costs import cost_report
 from storage.read.query import Filter, Measure, MetricsQuery, run_query
 from storage.schema import MAX_BIGINT
-from storage.settings import EngineChoice
 from storage.tenancy import DbRole, Scope
-from tests._tsdb_jobs import jobs, run_every_job, unschedule_every_job
+from tests._migrating import migrated_to, set_app_password
+from tests._tsdb_jobs import jobs, run_every_job
 from tests.conftest import TEST_APP_PASSWORD, BackgroundJobs, PgServer, settle
 
 pytestmark = pytest.mark.usefixtures("pg_server")
@@ -182,19 +181,6 @@ def _check_readers(db: Database, org: uuid.UUID, minute: datetime) -> None:
 # --- migration 0017 keeps what the aggregates hold --------------------------------------
 
 
-def _migrated_to(url: URL, engine: StorageEngine, revision: str) -> None:
-    for attempt in range(3):  # roles are cluster-wide: another worker's ALTER ROLE can
-        try:  # collide with this migration's ("tuple concurrently updated"); steps are
-            migrate(url, EngineChoice(engine.value), revision)  # transactional: retry
-            break
-        except MigrationError as exc:
-            if "concurrently updated" not in str(exc) or attempt == 2:
-                raise
-            time.sleep(0.5)
-    if engine is StorageEngine.TIMESCALE:  # no policy may run on its own in this test
-        unschedule_every_job(url.set(drivername="postgresql").render_as_string(False))
-
-
 @pytest.fixture
 def db_at_0016(
     empty_database: URL, engine_kind: StorageEngine, templates: Any, pg_server: PgServer
@@ -202,23 +188,8 @@ def db_at_0016(
     """A database migrated to 0016, whose app login has the test password."""
     if engine_kind is StorageEngine.TIMESCALE and not pg_server.timescale:
         pytest.skip("the test server has no timescaledb (set AEOS_TEST_DATABASE_URL)")
-    _migrated_to(empty_database, engine_kind, "0016")
-    admin_conninfo = empty_database.set(drivername="postgresql").render_as_string(False)
-    with psycopg.connect(admin_conninfo, autocommit=True) as conn:
-        # The password is set here, not left to the templates (which set it when first
-        # built): run alone, or first, this test found none and its writer could not log in.
-        for attempt in range(3):  # another worker's ALTER ROLE can collide with this one
-            try:
-                conn.execute(
-                    psycopg.sql.SQL("ALTER ROLE aeos_app LOGIN PASSWORD {}").format(
-                        psycopg.sql.Literal(TEST_APP_PASSWORD)
-                    )
-                )
-                break
-            except psycopg.errors.InternalError:
-                if attempt == 2:
-                    raise
-                time.sleep(0.5)
+    migrated_to(empty_database, engine_kind, "0016")
+    set_app_password(empty_database)
     db = Database(empty_database, TEST_APP_PASSWORD)
     try:
         yield db
@@ -262,9 +233,9 @@ def test_0017_keeps_rollups_whose_raw_rows_were_pruned(
         conn.execute(text("DELETE FROM metric_points WHERE org_id = :o"), {"o": org})
         conn.execute(text("DELETE FROM cost_line_items WHERE org_id = :o"), {"o": org})
     assert all(before.values()), before
-    _migrated_to(db.admin_url, engine_kind, "head")
+    migrated_to(db.admin_url, engine_kind, "head")
     with db.admin_engine().connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0018"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0019"
         assert _snapshot(conn, org) == before
     if engine_kind is StorageEngine.TIMESCALE:  # the new policies run, and keep them too
         conninfo = db.admin_url.set(drivername="postgresql").render_as_string(False)

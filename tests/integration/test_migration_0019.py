@@ -1,0 +1,151 @@
+"""Migration 0019 regenerates the rollup p-columns and keeps everything else as it was.
+
+On PostgreSQL it drops and re-adds every p-column of the rollup tables (and the views over
+them); on TimescaleDB it only replaces functions. Rows written before it must read the
+same afterwards, through the tables and the views, with the same grants; new writes
+after it must keep the rows equal to a database migrated straight to head.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, text
+from sqlalchemy.engine import URL
+
+from storage import admin, scoped_transaction
+from storage.database import Database
+from storage.ingest.rollups import cagg_refresh_order
+from storage.ingest.rows import Batch, SpanRow
+from storage.ingest.writer import IngestWriter
+from storage.migrate import StorageEngine
+from storage.schema import ROLLUP_TABLES
+from storage.tenancy import DbRole, Scope
+from tests._migrating import migrated_to, set_app_password
+from tests.conftest import TEST_APP_PASSWORD, PgServer
+
+pytestmark = pytest.mark.usefixtures("pg_server")
+
+MINUTE = 60 * 10**9
+QUANTILE_RELATIONS = sorted(
+    name for name, t in ROLLUP_TABLES.items() if any(c.computed is not None for c in t.c)
+)
+_VIEWS = """
+SELECT format('%I.%I', n.nspname, c.relname), pg_get_viewdef(c.oid), c.reloptions,
+       ARRAY(SELECT format('%s %s', a.grantee::regrole, a.privilege_type)
+               FROM aclexplode(c.relacl) a ORDER BY 1)
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind = 'v' AND n.nspname IN ('public', 'tenant') ORDER BY 1
+"""
+
+
+def _spans(batch: int, t0: int) -> list[SpanRow]:
+    out = []
+    for i in range(40):
+        start = t0 + (i % 3) * MINUTE + i * 1000
+        out.append(
+            SpanRow(
+                trace_id=(batch * 1000 + i).to_bytes(16, "big"), span_id=i.to_bytes(8, "big"),
+                parent_span_id=None, trace_state=None, name=f"op-{i % 2}", kind=1,
+                start_ns=start, end_ns=start + (i * 7919 % 5000 + 1) * 10**5, status_code=0,
+                status_message=None, subsystem="UCE", service_name="svc", agent_id=f"a{i % 3}",
+                fleet_id=None, task_run_id=None, gen_ai_operation=None, gen_ai_provider=None,
+                gen_ai_model=None, input_tokens=None, output_tokens=None, scope_name=None,
+                attributes={"uce.operation.name": "read",
+                            "uce.context.size_tokens": (i * 37) % 9000 + batch},
+                resource_attributes={},
+            )
+        )  # fmt: skip
+    return out
+
+
+def _write(db: Database, org: uuid.UUID, batches: range, t0: int) -> None:
+    async def run() -> None:
+        writer = IngestWriter(db.app_conninfo(), flushers=1)
+        await writer.start()
+        try:
+            for b in batches:
+                await writer.write(Batch(org, spans=_spans(b, t0)))
+        finally:
+            await writer.close()
+
+    asyncio.run(run())
+
+
+def _rows(conn: Connection, timescale: bool) -> dict[str, list[dict[str, Any]]]:
+    """Every row of the relations with p-columns, and of two ``*_levels`` views."""
+    if timescale:
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        for name in cagg_refresh_order():
+            conn.execute(text(f"CALL refresh_continuous_aggregate('{name}', NULL, NULL)"))
+    out = {}
+    for name in QUANTILE_RELATIONS:
+        key = ", ".join(ROLLUP_TABLES[name].primary_key.columns.keys())
+        out[name] = conn.execute(text(f"SELECT * FROM {name} ORDER BY {key}")).mappings().all()
+    for family in ("span_red", "uce_ops"):
+        rows = conn.execute(text(f"SELECT * FROM {family}_levels")).mappings().all()
+        out[f"{family}_levels"] = sorted(rows, key=lambda r: tuple(map(str, r.values())))
+    return {name: [dict(r) for r in rows] for name, rows in out.items()}
+
+
+def _without_org(rows: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    return {
+        n: [{k: v for k, v in r.items() if k != "org_id"} for r in rs] for n, rs in rows.items()
+    }
+
+
+@pytest.fixture
+def db_at_0018(
+    empty_database: URL, engine_kind: StorageEngine, templates: Any, pg_server: PgServer
+) -> Iterator[Database]:
+    if engine_kind is StorageEngine.TIMESCALE and not pg_server.timescale:
+        pytest.skip("the test server has no timescaledb (set AEOS_TEST_DATABASE_URL)")
+    migrated_to(empty_database, engine_kind, "0018")
+    set_app_password(empty_database)
+    db = Database(empty_database, TEST_APP_PASSWORD)
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+def test_0019_keeps_rollups_views_and_grants(
+    db_at_0018: Database, database: Database, engine_kind: StorageEngine
+) -> None:
+    timescale = engine_kind is StorageEngine.TIMESCALE
+    t0 = (time.time_ns() // (60 * MINUTE) - 2) * 60 * MINUTE  # 2 h ago, on the hour
+    orgs = {}
+    for db in (db_at_0018, database):  # the same org name and writes in both databases
+        with scoped_transaction(db.admin_engine(), Scope(DbRole.STAFF)) as conn:
+            orgs[id(db)] = admin.create_org(conn, "m19", "pro").org_id
+        _write(db, orgs[id(db)], range(3), t0)
+    with db_at_0018.admin_engine().connect() as conn:
+        before, views_before = _rows(conn, timescale), conn.execute(text(_VIEWS)).all()
+    assert all(before.values())
+    migrated_to(db_at_0018.admin_url, engine_kind, "head")
+    with db_at_0018.admin_engine().connect() as conn:
+        assert _rows(conn, timescale) == before
+        assert conn.execute(text(_VIEWS)).all() == views_before
+        if not timescale:
+            generated = conn.execute(
+                text(
+                    "SELECT table_name, column_name, generation_expression FROM "
+                    "information_schema.columns WHERE is_generated = 'ALWAYS' "
+                    "AND table_schema = 'public'"
+                )
+            ).all()
+            assert len(generated) == 3 * (3 * 3 + 2)
+            assert all(
+                g.generation_expression.startswith("aeos_hist_quantile_n(") for g in generated
+            )
+            assert {g.table_name for g in generated} == set(QUANTILE_RELATIONS)
+    for db in (db_at_0018, database):  # more writes into the rows written before
+        _write(db, orgs[id(db)], range(3, 6), t0)
+    with db_at_0018.admin_engine().connect() as a, database.admin_engine().connect() as b:
+        migrated, fresh = _rows(a, timescale), _rows(b, timescale)
+    assert _without_org(migrated) == _without_org(fresh)
