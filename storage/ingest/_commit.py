@@ -22,6 +22,7 @@ from storage.ingest import _derive, rollups
 from storage.ingest import _derived_sql as dq
 from storage.ingest import _sql as q
 from storage.ingest._derive import CostItem
+from storage.ingest._rollup_rows import rollup_rows
 from storage.ingest.pricing import Price, PriceBook
 from storage.ingest.rows import AgentSighting, Batch, SpanRow
 
@@ -141,7 +142,7 @@ async def commit_group(
         new = await insert_raw(conn, batches, slow)
         # Everything is computed before the pipeline opens: nothing is sent while Python works.
         derived = derive(batches, new, book, slow)
-        rows = rollups.rollup_rows(
+        rows = rollup_rows(
             derived.new_spans,
             [(b.org_id, b.events[i]) for b, idx in zip(batches, new.events, strict=True)
              for i in idx],

@@ -9,15 +9,16 @@ level's window is shorter than the retention of the level it reads, so deleting 
 rows (sampling, retention) never reaches a rollup. The price: a span that arrives more
 than 20 h late is stored but not counted by the Timescale rollups (it is on PostgreSQL).
 
-PostgreSQL engine (:class:`RollupWriter`): rollups are tables maintained by the ingest
+PostgreSQL engine (:func:`queue_rollups`): rollups are tables maintained by the ingest
 writer in its own transaction. The writer aggregates the rows it actually inserted (so a
-retried export counts once) into 1 min rows in Python, stages them into temporary tables
-(array parameters), and ``INSERT ... SELECT ... GROUP BY ... ON CONFLICT DO UPDATE``
-statements merge them into every level and every derived family, all of it pipelined
-with the transaction's COMMIT (one round trip: :func:`queue_rollups`). Statements run
-in a fixed order and each locks its rows in key order, so concurrent writers never
-deadlock. Families with a non-additive measure (``damn_heartbeats.active_minutes``)
-recompute their coarser buckets from the level below, under a per-org advisory lock.
+retried export counts once) into 1 min rows in Python (``storage.ingest._rollup_rows``),
+stages them into temporary tables (array parameters), and
+``INSERT ... SELECT ... GROUP BY ... ON CONFLICT DO UPDATE`` statements merge them into
+every level and every derived family, all of it pipelined with the transaction's COMMIT
+(one round trip). Statements run in a fixed order and each locks its rows in key order,
+so concurrent writers never deadlock. Families with a non-additive measure
+(``damn_heartbeats.active_minutes``) recompute their coarser buckets from the level
+below, under a per-org advisory lock.
 
 Both paths compute the same values: the Python aggregation mirrors the SQL expressions of
 the declarations (tests compare the engines and recompute every rollup from raw rows).
@@ -33,29 +34,15 @@ overflow: translation bounds every summed double (``otlp_receiver._translate``).
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 
 import orjson
 from psycopg import AsyncConnection
 
-from semconv.attributes.damn import DAMN_AGENT_STATUS
-from semconv.attributes.mosaic import (
-    MOSAIC_HANDOFF_FROM_AGENT,
-    MOSAIC_HANDOFF_TO_AGENT,
-    MOSAIC_ROUTING_OUTCOME,
-    MOSAIC_ROUTING_ROUTE,
-)
-from semconv.attributes.uce import UCE_CACHE_HIT, UCE_CONTEXT_SIZE_TOKENS, UCE_OPERATION_NAME
-from semconv.events.damn import DAMN_AGENT_HEARTBEAT
 from storage import hist
-from storage.ingest._derive import CostItem
-from storage.ingest._sql import ROLLUP_LOCK, NsTime
-from storage.ingest.rows import EventRow, MetricPointRow, SpanRow
+from storage.ingest._sql import ROLLUP_LOCK
 from storage.schema import (
     FAMILIES,
     LEVEL_INTERVALS,
@@ -66,9 +53,6 @@ from storage.schema import (
 )
 
 ORIGIN = "TIMESTAMPTZ '2000-01-01 00:00:00+00'"
-_MINUTE_NS = 60 * 10**9
-_DAY_NS = 86_400 * 10**9
-STATUS_ERROR = 2
 
 #: Continuous aggregate refresh policies per level: (start_offset, end_offset, every).
 #: How far back the 1 min aggregates re-read raw rows: deleting raw rows older than this
@@ -310,216 +294,6 @@ def _statements(family: Family) -> list[str]:
 
 
 STATEMENTS = {f.name: _statements(f) for f in BASE_FAMILIES}
-
-
-@dataclass(slots=True)
-class _Red:
-    count: int
-    errors: int
-    dsum: float
-    dmin: float
-    dmax: float
-    buckets: dict[int, int]
-
-    def add(self, duration: float, error: bool) -> None:
-        self.count += 1
-        self.errors += error
-        self.dsum += duration
-        self.dmin = min(self.dmin, duration)
-        self.dmax = max(self.dmax, duration)
-        k = hist.bucket_of(duration)
-        self.buckets[k] = self.buckets.get(k, 0) + 1
-
-
-def _minute(ns: int) -> int:
-    return ns - ns % _MINUTE_NS
-
-
-def _text_attr(attrs: dict[str, Any], key: str) -> str | None:
-    value = attrs.get(key)
-    return value if isinstance(value, str) else None
-
-
-def _number_attr(attrs: dict[str, Any], key: str) -> float | None:
-    value = attrs.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def span_rollup_rows(
-    spans: Iterable[tuple[uuid.UUID, SpanRow]],
-) -> dict[str, list[tuple[Any, ...]]]:
-    """1 min rows of the span-based families (temp table column order)."""
-    red: dict[tuple[Any, ...], _Red] = {}
-    uce: dict[tuple[Any, ...], list[Any]] = {}
-    routes: dict[tuple[Any, ...], list[int]] = {}
-    handoffs: dict[tuple[Any, ...], list[int]] = {}
-    bucket_of = hist.bucket_of
-    for org_id, s in spans:  # every span of every commit: the attribute tests are inlined
-        start, end = s.start_ns, s.end_ns
-        minute = start - start % _MINUTE_NS
-        error = s.status_code == STATUS_ERROR
-        duration = (end - start) / 1e6 if end > start else 0.0  # SpanRow.duration_ms
-        agent = s.agent_id or ""
-        key = (minute, org_id, s.subsystem, s.service_name or "", s.name, agent)
-        row = red.get(key)
-        if row is None:
-            red[key] = _Red(1, int(error), duration, duration, duration,
-                            {bucket_of(duration): 1})  # fmt: skip
-        else:
-            row.add(duration, error)
-        attrs = s.attributes
-        if not attrs:
-            continue
-        op = attrs.get(UCE_OPERATION_NAME)
-        if isinstance(op, str):
-            _add_uce(uce, (minute, org_id, agent, op), attrs, error)
-        route = attrs.get(MOSAIC_ROUTING_ROUTE)
-        if isinstance(route, str):
-            outcome = _text_attr(attrs, MOSAIC_ROUTING_OUTCOME) or ""
-            counts = routes.setdefault((minute, org_id, route, outcome), [0, 0, 0])
-            counts[0] += 1
-            counts[1 + error] += 1
-        to_agent = attrs.get(MOSAIC_HANDOFF_TO_AGENT)
-        if isinstance(to_agent, str):
-            from_agent = _text_attr(attrs, MOSAIC_HANDOFF_FROM_AGENT)
-            if from_agent is None:
-                from_agent = agent
-            counts = handoffs.setdefault((minute, org_id, from_agent, to_agent), [0, 0])
-            counts[0] += 1
-            counts[1] += error
-    return {
-        "span_red": [
-            (
-                NsTime(k[0]),
-                *k[1:],
-                r.count,
-                r.errors,
-                r.dsum,
-                r.dmin,
-                r.dmax,
-                hist.encode(r.buckets),
-            )
-            for k, r in red.items()
-        ],
-        "uce_ops": [
-            (NsTime(k[0]), *k[1:], *v[:7], hist.encode(v[7]) if v[7] else [])
-            for k, v in uce.items()
-        ],
-        "mosaic_routes": [(NsTime(k[0]), *k[1:], *v) for k, v in routes.items()],
-        "mosaic_handoffs": [(NsTime(k[0]), *k[1:], *v) for k, v in handoffs.items()],
-    }
-
-
-def _add_uce(uce: dict[tuple[Any, ...], list[Any]], key: tuple[Any, ...],
-             attrs: dict[str, Any], error: bool) -> None:  # fmt: skip
-    row = uce.get(key)
-    if row is None:  # ops, errors, hits, lookups, sizes, size sum, size max, size buckets
-        row = uce[key] = [0, 0, 0, 0, 0, None, None, {}]
-    row[0] += 1
-    row[1] += error
-    hit = attrs.get(UCE_CACHE_HIT)
-    if isinstance(hit, bool):
-        row[3] += 1
-        row[2] += hit
-    size = _number_attr(attrs, UCE_CONTEXT_SIZE_TOKENS)
-    if size is not None:
-        row[4] += 1
-        row[5] = size if row[5] is None else row[5] + size
-        row[6] = size if row[6] is None else max(row[6], size)
-        k = hist.bucket_of(size)
-        row[7][k] = row[7].get(k, 0) + 1
-
-
-_HEARTBEAT = DAMN_AGENT_HEARTBEAT
-_STATUSES = frozenset({"online", "offline", "degraded"})
-
-
-def heartbeat_rows(events: Iterable[tuple[uuid.UUID, EventRow]]) -> list[tuple[Any, ...]]:
-    """1 min rows of ``damn_heartbeats``."""
-    counts: dict[tuple[Any, ...], int] = {}
-    for org_id, e in events:
-        if e.event_type != _HEARTBEAT:
-            continue
-        status = e.payload.get(DAMN_AGENT_STATUS)
-        status = status.lower() if isinstance(status, str) else ""
-        key = (_minute(e.time_ns), org_id, e.agent_id or "", status if status in _STATUSES
-               else "online")  # fmt: skip
-        counts[key] = counts.get(key, 0) + 1
-    return [(NsTime(k[0]), *k[1:], n, 1) for k, n in counts.items()]
-
-
-def metric_rows(points: Iterable[tuple[uuid.UUID, MetricPointRow]]) -> list[tuple[Any, ...]]:
-    """1 min rows of ``metric_rollup``."""
-    rows: dict[tuple[Any, ...], list[Any]] = {}
-    for org_id, m in points:
-        key = (_minute(m.time_ns), org_id, m.metric, m.series_id)
-        value = m.value if m.value is not None else m.sum
-        low = m.value if m.value is not None else m.min
-        high = m.value if m.value is not None else m.max
-        obs = m.count if m.count is not None else 1
-        row = rows.get(key)
-        if row is None:
-            rows[key] = [
-                m.kind, m.unit, m.service_name or "", m.agent_id or "", m.attributes,
-                1, obs, value, low, high, value, m.time_ns, m.explicit_bounds, m.bucket_counts,
-            ]  # fmt: skip
-            continue
-        row[5] += 1
-        row[6] = min(row[6] + obs, MAX_BIGINT)
-        row[7] = _opt(row[7], value, lambda a, b: a + b)
-        row[8] = _opt(row[8], low, min)
-        row[9] = _opt(row[9], high, max)
-        if m.time_ns > row[11]:
-            row[10], row[11] = value, m.time_ns
-        if m.explicit_bounds is not None and (row[12] is None or m.explicit_bounds > row[12]):
-            row[12] = m.explicit_bounds
-        counts = m.bucket_counts
-        if row[13] is None:
-            row[13] = counts
-        elif counts is not None and len(counts) == len(row[13]):
-            row[13] = [min(a + b, MAX_BIGINT) for a, b in zip(row[13], counts, strict=True)]
-    return [(NsTime(k[0]), *k[1:], *v[:11], NsTime(v[11]), *v[12:]) for k, v in rows.items()]
-
-
-def _opt(a: Any, b: Any, f: Any) -> Any:
-    if a is None:
-        return b
-    return a if b is None else f(a, b)
-
-
-def cost_rows(items: Iterable[CostItem]) -> list[tuple[Any, ...]]:
-    """Rows of ``cost_daily`` (one per UTC day and dimensions)."""
-    rows: dict[tuple[Any, ...], list[Any]] = {}
-    for item in items:
-        c = item.call
-        key = (c.time_ns - c.time_ns % _DAY_NS, item.org_id, c.provider, c.model,
-               c.agent_id or "", c.subsystem)  # fmt: skip
-        row = rows.get(key)
-        if row is None:
-            row = rows[key] = [0, Decimal(0), 0, 0, 0, 0]
-        row[0] += 1
-        row[1] += item.cost_usd
-        row[2] = min(row[2] + c.input_tokens, MAX_BIGINT)
-        row[3] = min(row[3] + c.output_tokens, MAX_BIGINT)
-        row[4] = min(row[4] + c.cache_read_tokens, MAX_BIGINT)
-        row[5] = min(row[5] + c.cache_creation_tokens, MAX_BIGINT)
-    return [(NsTime(k[0]), *k[1:], *v) for k, v in rows.items()]
-
-
-def rollup_rows(
-    spans: Sequence[tuple[uuid.UUID, SpanRow]],
-    events: Sequence[tuple[uuid.UUID, EventRow]],
-    points: Sequence[tuple[uuid.UUID, MetricPointRow]],
-    costs: Sequence[CostItem],
-) -> dict[str, list[tuple[Any, ...]]]:
-    """1 min rows of every base family (temp table column order), from newly inserted rows."""
-    rows = span_rollup_rows(spans)
-    rows["damn_heartbeats"] = heartbeat_rows(events)
-    rows["metric_rollup"] = metric_rows(points)
-    rows["cost_daily"] = cost_rows(costs)
-    return rows
 
 
 async def queue_rollups(conn: AsyncConnection[Any], rows: dict[str, list[tuple[Any, ...]]]) -> None:
