@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 
 import psycopg
+import pytest
 from sqlalchemy.engine import URL
 
+from storage.database import Database
 from storage.errors import MigrationError
 from storage.migrate import StorageEngine, migrate
 from storage.settings import EngineChoice
 from tests._tsdb_jobs import unschedule_every_job
-from tests.conftest import TEST_APP_PASSWORD
+from tests.conftest import TEST_APP_PASSWORD, PgServer
 
 
 def migrated_to(url: URL, engine: StorageEngine, revision: str) -> None:
@@ -45,3 +49,19 @@ def set_app_password(url: URL) -> None:
                 if attempt == 2:
                     raise
                 time.sleep(0.5)
+
+
+@contextlib.contextmanager
+def database_at(
+    url: URL, engine: StorageEngine, pg_server: PgServer, revision: str
+) -> Iterator[Database]:
+    """The empty database ``url`` migrated to ``revision``, its app login usable."""
+    if engine is StorageEngine.TIMESCALE and not pg_server.timescale:
+        pytest.skip("the test server has no timescaledb (set AEOS_TEST_DATABASE_URL)")
+    migrated_to(url, engine, revision)
+    set_app_password(url)
+    db = Database(url, TEST_APP_PASSWORD)
+    try:
+        yield db
+    finally:
+        db.close()

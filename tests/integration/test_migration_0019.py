@@ -26,8 +26,8 @@ from storage.ingest.writer import IngestWriter
 from storage.migrate import StorageEngine
 from storage.schema import ROLLUP_TABLES
 from storage.tenancy import DbRole, Scope
-from tests._migrating import migrated_to, set_app_password
-from tests.conftest import TEST_APP_PASSWORD, PgServer
+from tests._migrating import database_at, migrated_to
+from tests.conftest import PgServer
 
 pytestmark = pytest.mark.usefixtures("pg_server")
 
@@ -103,15 +103,8 @@ def _without_org(rows: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[s
 def db_at_0018(
     empty_database: URL, engine_kind: StorageEngine, templates: Any, pg_server: PgServer
 ) -> Iterator[Database]:
-    if engine_kind is StorageEngine.TIMESCALE and not pg_server.timescale:
-        pytest.skip("the test server has no timescaledb (set AEOS_TEST_DATABASE_URL)")
-    migrated_to(empty_database, engine_kind, "0018")
-    set_app_password(empty_database)
-    db = Database(empty_database, TEST_APP_PASSWORD)
-    try:
+    with database_at(empty_database, engine_kind, pg_server, "0018") as db:
         yield db
-    finally:
-        db.close()
 
 
 def test_0019_keeps_rollups_views_and_grants(

@@ -35,9 +35,9 @@ from storage.read.costs import cost_report
 from storage.read.query import Filter, Measure, MetricsQuery, run_query
 from storage.schema import MAX_BIGINT
 from storage.tenancy import DbRole, Scope
-from tests._migrating import migrated_to, set_app_password
+from tests._migrating import database_at, migrated_to
 from tests._tsdb_jobs import jobs, run_every_job
-from tests.conftest import TEST_APP_PASSWORD, BackgroundJobs, PgServer, settle
+from tests.conftest import BackgroundJobs, PgServer, settle
 
 pytestmark = pytest.mark.usefixtures("pg_server")
 
@@ -186,15 +186,8 @@ def db_at_0016(
     empty_database: URL, engine_kind: StorageEngine, templates: Any, pg_server: PgServer
 ) -> Iterator[Database]:
     """A database migrated to 0016, whose app login has the test password."""
-    if engine_kind is StorageEngine.TIMESCALE and not pg_server.timescale:
-        pytest.skip("the test server has no timescaledb (set AEOS_TEST_DATABASE_URL)")
-    migrated_to(empty_database, engine_kind, "0016")
-    set_app_password(empty_database)
-    db = Database(empty_database, TEST_APP_PASSWORD)
-    try:
+    with database_at(empty_database, engine_kind, pg_server, "0016") as db:
         yield db
-    finally:
-        db.close()
 
 
 REFRESH_POLICY = "policy_refresh_continuous_aggregate"
