@@ -54,12 +54,14 @@ _QUANTILES = {
 }
 _TABLES = [f"{family}_{level}" for family in _QUANTILES for level in ("1m", "1h", "1d")]
 
+#: Views over the tables, each with its depth (1: reads a table; n + 1: reads a view of
+#: depth n): dropped deepest first, created shallowest first.
 _DEPENDENT_VIEWS = """
-WITH RECURSIVE dep(oid) AS (
-  SELECT DISTINCT r.ev_class FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid
+WITH RECURSIVE dep(oid, depth) AS (
+  SELECT DISTINCT r.ev_class, 1 FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid
    WHERE d.refobjid = ANY(CAST(:roots AS regclass[])) AND r.ev_class <> d.refobjid
   UNION
-  SELECT r.ev_class FROM dep JOIN pg_depend d ON d.refobjid = dep.oid
+  SELECT r.ev_class, dep.depth + 1 FROM dep JOIN pg_depend d ON d.refobjid = dep.oid
     JOIN pg_rewrite r ON r.oid = d.objid WHERE r.ev_class <> d.refobjid
 )
 SELECT format('%I.%I', n.nspname, c.relname) AS name, pg_get_viewdef(c.oid) AS body,
@@ -70,9 +72,10 @@ SELECT format('%I.%I', n.nspname, c.relname) AS name, pg_get_viewdef(c.oid) AS b
                                            ELSE quote_ident(g.rolname) END)
                FROM aclexplode(c.relacl) a LEFT JOIN pg_roles g ON g.oid = a.grantee
               WHERE a.grantee <> c.relowner) AS grants
-  FROM dep JOIN pg_class c ON c.oid = dep.oid JOIN pg_namespace n ON n.oid = c.relnamespace
+  FROM (SELECT oid, max(depth) AS depth FROM dep GROUP BY oid) AS v
+  JOIN pg_class c ON c.oid = v.oid JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE c.relkind = 'v'
- ORDER BY c.oid
+ ORDER BY v.depth, c.oid
 """
 
 
@@ -88,7 +91,7 @@ def _regenerate(table: str, hist: str, count: str, columns: tuple[tuple[str, flo
 
 def _postgres(conn: Connection) -> None:
     views = conn.execute(text(_DEPENDENT_VIEWS), {"roots": _TABLES}).all()
-    for v in reversed(views):  # readers of a view were created after it
+    for v in reversed(views):
         op.execute(f"DROP VIEW {v.name}")
     for family, (hist, count, columns) in _QUANTILES.items():
         for level in ("1m", "1h", "1d"):
