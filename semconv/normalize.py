@@ -195,15 +195,20 @@ def as_text(value: object) -> str | None:
     return value.strip() or None
 
 
-def _first(
-    attrs: Mapping[str, object], field: str, parse: Callable[[object], T | None]
-) -> T | None:
-    for name in GEN_AI_ALIASES[field]:
-        if name in attrs:
-            value = parse(attrs[name])
-            if value is not None:
-                return value
-    return None
+_PARSERS: Final[Mapping[str, Callable[[object], object]]] = MappingProxyType(
+    {
+        "provider": as_text,
+        "request_model": as_text,
+        "response_model": as_text,
+        "operation": as_text,
+        "explicit_cost_usd": as_amount,
+    }
+)
+#: (field, its names best first, its parser), and every name any field reads.
+_FIELDS: Final = tuple(
+    (field, names, _PARSERS.get(field, as_count)) for field, names in GEN_AI_ALIASES.items()
+)
+_ALL_NAMES: Final = frozenset(name for names in GEN_AI_ALIASES.values() for name in names)
 
 
 def gen_ai_usage(attrs: Mapping[str, object]) -> GenAiUsage | None:
@@ -221,19 +226,20 @@ def gen_ai_usage(attrs: Mapping[str, object]) -> GenAiUsage | None:
         value. Check ``has_usage`` before pricing: a tool-call span has an operation but
         no tokens.
     """
-    usage = GenAiUsage(
-        provider=_first(attrs, "provider", as_text),
-        request_model=_first(attrs, "request_model", as_text),
-        response_model=_first(attrs, "response_model", as_text),
-        operation=_first(attrs, "operation", as_text),
-        input_tokens=_first(attrs, "input_tokens", as_count),
-        output_tokens=_first(attrs, "output_tokens", as_count),
-        cache_read_tokens=_first(attrs, "cache_read_tokens", as_count),
-        cache_creation_tokens=_first(attrs, "cache_creation_tokens", as_count),
-        reasoning_tokens=_first(attrs, "reasoning_tokens", as_count),
-        explicit_cost_usd=_first(attrs, "explicit_cost_usd", as_amount),
-    )
-    return None if usage == _EMPTY else usage
+    # One set operation finds the names present (a span carries a few of the ~25), so
+    # only those are looked up: this runs for every LLM span.
+    present = _ALL_NAMES.intersection(attrs)
+    if not present:
+        return None
+    found: dict[str, object] = {}
+    for field, names, parse in _FIELDS:
+        for name in names:
+            if name in present:
+                value = parse(attrs[name])
+                if value is not None:
+                    found[field] = value
+                    break
+    return GenAiUsage(**found) if found else None  # type: ignore[arg-type]
 
 
 def _declared_subsystem(attrs: Mapping[str, object]) -> str | None:
