@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Final, TypeVar
+from typing import Final
 
 from semconv.attributes import gen_ai
 from semconv.attributes.aeos import AEOS_COST_USD, AEOS_SUBSYSTEM, AeosSubsystemValues
@@ -45,7 +45,6 @@ __all__ = [
     "subsystem_of",
 ]
 
-T = TypeVar("T")
 
 MAX_COUNT: Final = 2**63 - 1
 """Largest count accepted (it must fit a PostgreSQL ``bigint``)."""
