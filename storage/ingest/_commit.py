@@ -204,11 +204,18 @@ def derive(batches: list[Batch], new: NewRows, book: PriceBook, slow: bool) -> D
 
 
 async def queue_derived(conn: AsyncConnection[Any], derived: Derived) -> None:
-    """Sends the statements merging ``derived`` (in the caller's pipeline)."""
+    """Sends the statements merging ``derived`` (in the caller's pipeline).
+
+    Agents (and fleets) go last: every writer of an org updates the same few fleet and
+    agent rows, whose locks last until COMMIT, so whatever runs after them runs while
+    other writers wait. Measured on bench/ingest.py (one org, one fleet) with them before
+    the cost items, 1.26 writers on average waited for the fleet row's lock; after, 0.65
+    (sampled from pg_stat_activity; spans/s unchanged within the noise of one run).
+    """
     await dq.upsert_traces(conn, derived.traces)
     await dq.upsert_task_runs(conn, derived.task_runs)
-    await dq.upsert_agents(conn, derived.agents)
     await dq.insert_costs(conn, derived.costs)  # after the runs: it adds to their costs
+    await dq.upsert_agents(conn, derived.agents)
 
 
 async def load_prices(conn: AsyncConnection[Any]) -> PriceBook:
