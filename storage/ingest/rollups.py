@@ -12,13 +12,15 @@ than 20 h late is stored but not counted by the Timescale rollups (it is on Post
 PostgreSQL engine (:func:`queue_rollups`): rollups are tables maintained by the ingest
 writer in its own transaction. The writer aggregates the rows it actually inserted (so a
 retried export counts once) into 1 min rows in Python (``storage.ingest._rollup_rows``),
-stages them into temporary tables (array parameters), and
-``INSERT ... SELECT ... GROUP BY ... ON CONFLICT DO UPDATE`` statements merge them into
-every level and every derived family, all of it pipelined with the transaction's COMMIT
-(one round trip). Statements run in a fixed order and each locks its rows in key order,
-so concurrent writers never deadlock. Families with a non-additive measure
-(``damn_heartbeats.active_minutes``) recompute their coarser buckets from the level
-below, under a per-org advisory lock.
+and one statement per family (:data:`MERGE`) takes them as array parameters and merges
+them into every level and every derived family: a ``WITH`` of the rows, then one
+``INSERT ... SELECT [... GROUP BY] ... ON CONFLICT DO UPDATE`` per level and family, as
+data-modifying CTEs. All of it is pipelined with the transaction's COMMIT (one round trip).
+Statements run in a fixed order and each locks its rows in key order, so concurrent
+writers never deadlock. Families with a non-additive measure
+(``damn_heartbeats.active_minutes``) recompute their coarser buckets from the level below,
+which a CTE of the same statement would not see updated: they stage their rows in a
+temporary table and run one statement per level, under a per-org advisory lock.
 
 Both paths compute the same values: the Python aggregation mirrors the SQL expressions of
 the declarations (tests compare the engines and recompute every rollup from raw rows).
@@ -34,14 +36,20 @@ overflow: translation bounds every summed double (``otlp_receiver._translate``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-import orjson
 from psycopg import AsyncConnection
 
 from storage import hist
+from storage.ingest._rollup_params import (
+    BASE_FAMILIES,
+    TEMP_COLUMNS,
+    _temp_columns,
+    rows_sql,
+    stage_params,
+)
 from storage.ingest._sql import ROLLUP_LOCK
 from storage.schema import (
     FAMILIES,
@@ -163,29 +171,22 @@ def _creation_order() -> list[Family]:
 # --- PostgreSQL engine: maintenance at ingest ----------------------------------------
 
 
-def _temp_columns(family: Family) -> list[tuple[str, str]]:
-    cols = [("bucket", "timestamptz")]
-    if family.per_org:
-        cols.append(("org_id", "uuid"))
-    cols += [(d, family.dim_types.get(d, "text")) for d, _ in family.dims]
-    types = {"double precision": "float8", "timestamp with time zone": "timestamptz"}
-    types |= {"double precision[]": "float8[]", "bigint": "int8", "bigint[]": "int8[]"}
-    cols += [(m.name, types.get(m.sql_type, m.sql_type)) for m in family.measures]
-    return cols
-
-
-#: Families the writer aggregates in Python (the others derive from these in SQL).
-BASE_FAMILIES = tuple(f for f in FAMILIES if f.derived_from is None)
-TEMP_COLUMNS = {f.name: _temp_columns(f) for f in BASE_FAMILIES}
-
-
 def _temp(family: Family) -> str:
     return f"_r_{family.name}"
 
 
-async def create_temp_tables(conn: AsyncConnection[Any]) -> None:
+#: Families staged in a temporary table (the others need none: :data:`MERGE`). Only these:
+#: at COMMIT, PostgreSQL truncates every ``ON COMMIT DELETE ROWS`` table of a session that
+#: touched any, a file operation per table inside the commit (seen as ``DataFileTruncate``
+#: waits on the ingest benchmark when every family had one).
+STAGED_FAMILIES = tuple(f for f in BASE_FAMILIES if f.recompute)
+
+
+async def create_temp_tables(
+    conn: AsyncConnection[Any], families: Sequence[Family] = STAGED_FAMILIES
+) -> None:
     """This connection's staging tables for 1 min rows (once, after connecting)."""
-    for family in BASE_FAMILIES:
+    for family in families:
         body = ", ".join(f"{c} {t}" for c, t in TEMP_COLUMNS[family.name])
         await conn.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS {_temp(family)} ({body}) ON COMMIT DELETE ROWS"
@@ -277,9 +278,9 @@ def _recompute_source(family: Family, level: str) -> str:
     )
 
 
-def _statements(family: Family) -> list[str]:
+def _statements(family: Family, source: str) -> list[str]:
+    """The family's upserts, in order, reading its 1 min rows from ``source`` (``... AS s``)."""
     out: list[str] = []
-    source = f"{_temp(family)} AS s"
     for i, level in enumerate(family.levels):
         if i == 0:
             out.append(_upsert(family, level, source, direct=True))
@@ -293,7 +294,7 @@ def _statements(family: Family) -> list[str]:
     return out
 
 
-STATEMENTS = {f.name: _statements(f) for f in BASE_FAMILIES}
+STATEMENTS = {f.name: _statements(f, f"{_temp(f)} AS s") for f in STAGED_FAMILIES}
 
 
 async def queue_rollups(conn: AsyncConnection[Any], rows: dict[str, list[tuple[Any, ...]]]) -> None:
@@ -307,78 +308,41 @@ async def queue_rollups(conn: AsyncConnection[Any], rows: dict[str, list[tuple[A
     for family in BASE_FAMILIES:
         family_rows = rows.get(family.name)
         if not family_rows:
-            continue  # nothing staged: every statement of the family would touch no row
-        await conn.execute(STAGE[family.name], _stage_params(family, family_rows))
-        if family.recompute:
-            orgs = sorted({r[1] for r in family_rows})
-            await conn.execute(ROLLUP_LOCK, (family.name, orgs))
+            continue  # no rows: every statement of the family would touch no row
+        params = stage_params(family, family_rows)
+        if not family.recompute:
+            await conn.execute(MERGE[family.name], params)
+            continue
+        await conn.execute(STAGE[family.name], params)
+        orgs = sorted({r[1] for r in family_rows})
+        await conn.execute(ROLLUP_LOCK, (family.name, orgs))
         for statement in STATEMENTS[family.name]:
             await conn.execute(statement)
 
 
-_EPOCH = "TIMESTAMPTZ '1970-01-01 00:00:00+00'"
-
-
 def _stage_sql(family: Family) -> str:
-    """INSERT into the family's temp table from one array parameter per column.
+    """INSERT of the family's 1 min rows into its temp table."""
+    names = ", ".join(c for c, _ in TEMP_COLUMNS[family.name])
+    return f"INSERT INTO {_temp(family)} ({names}) {rows_sql(family)}"
 
-    Parameters instead of COPY: COPY cannot be pipelined (two round trips per family).
-    Timestamps travel as Unix microseconds (exact: ``interval * float8`` is exact below
-    2^53 us), arrays and JSON as their text form (``unnest`` would flatten nested arrays).
+
+def _merge_sql(family: Family) -> str:
+    """The family's rows and every upsert of them, as one statement.
+
+    One statement instead of a staging INSERT and one per level and derived family
+    (e.g. 10 for ``span_red``): each statement has a fixed cost (parse of its bind, plan
+    cache, executor start and end), which was most of the rollups' cost per commit.
+    The upserts are data-modifying CTEs: each runs once, in the same order in every
+    writer, and sees the rows as they were before the statement (none reads another's).
     """
-    columns = TEMP_COLUMNS[family.name]
-    params, values = [], []
-    for i, (_, sql_type) in enumerate(columns):
-        if sql_type == "timestamptz":
-            params.append("%s::int8[]")
-            values.append(f"{_EPOCH} + u.c{i} * INTERVAL '1 microsecond'")
-        elif sql_type.endswith("[]") or sql_type == "jsonb":
-            params.append("%s::text[]")
-            values.append(f"u.c{i}::{sql_type}")
-        else:
-            params.append(f"%s::{sql_type}[]")
-            values.append(f"u.c{i}")
-    names = ", ".join(c for c, _ in columns)
-    aliases = ", ".join(f"c{i}" for i in range(len(columns)))
-    return (
-        f"INSERT INTO {_temp(family)} ({names}) SELECT {', '.join(values)} "
-        f"FROM unnest({', '.join(params)}) AS u({aliases})"
-    )
-
-
-def _microseconds(value: int | None) -> int | None:
-    return None if value is None else value // 1000  # as the COPY dumper (NsTime) did
-
-
-def _array_text(value: Sequence[Any] | None) -> str | None:
-    if value is None:
-        return None
-    return "{" + ",".join("NULL" if v is None else repr(v) for v in value) + "}"
-
-
-def _json_text(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
-
-
-def _converter(sql_type: str) -> Callable[[Any], Any] | None:
-    if sql_type == "timestamptz":
-        return _microseconds
-    if sql_type.endswith("[]"):
-        return _array_text
-    return _json_text if sql_type == "jsonb" else None
-
-
-def _stage_params(family: Family, rows: list[tuple[Any, ...]]) -> list[list[Any]]:
-    """One list per temp column (the parameters of :data:`STAGE`)."""
-    out: list[list[Any]] = []
-    for (_, sql_type), column in zip(TEMP_COLUMNS[family.name], zip(*rows, strict=True),
-                                     strict=True):  # fmt: skip
-        convert = _converter(sql_type)
-        out.append(list(column) if convert is None else [convert(v) for v in column])
-    return out
+    names = ", ".join(c for c, _ in TEMP_COLUMNS[family.name])
+    upserts = [f"u{i} AS ({u})" for i, u in enumerate(_statements(family, "s AS s"))]
+    rows = f"s ({names}) AS MATERIALIZED ({rows_sql(family)})"
+    return f"WITH {rows}, {', '.join(upserts)} SELECT 1"
 
 
 STAGE = {f.name: _stage_sql(f) for f in BASE_FAMILIES}
+MERGE = {f.name: _merge_sql(f) for f in BASE_FAMILIES if not f.recompute}
 
 
 def cagg_refresh_order() -> list[str]:

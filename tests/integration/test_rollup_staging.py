@@ -19,6 +19,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from storage.database import Database
+from storage.ingest import _rollup_params as rp
 from storage.ingest import _sql as q
 from storage.ingest import rollups
 
@@ -46,7 +47,7 @@ def _value(sql_type: str, i: int) -> Any:
 
 
 def _rows(family_name: str, n: int) -> list[tuple[Any, ...]]:
-    columns = rollups.TEMP_COLUMNS[family_name]
+    columns = rp.TEMP_COLUMNS[family_name]
     return [tuple(_value(t, i + j) for j, (_, t) in enumerate(columns)) for i in range(n)]
 
 
@@ -70,16 +71,16 @@ async def _both_ways(conninfo: str) -> dict[str, tuple[list[Any], list[Any]]]:
     try:
         await conn.execute(q.SET_INGEST_ROLE)
         q.configure(conn)
-        await rollups.create_temp_tables(conn)
+        await rollups.create_temp_tables(conn, rp.BASE_FAMILIES)
         out = {}
-        for family in rollups.BASE_FAMILIES:
+        for family in rp.BASE_FAMILIES:
             rows = _rows(family.name, 9)
             table = rollups._temp(family)
             async with conn.transaction():
-                await conn.execute(rollups.STAGE[family.name], rollups._stage_params(family, rows))
+                await conn.execute(rollups.STAGE[family.name], rp.stage_params(family, rows))
                 staged = await _stored(conn, table)
             async with conn.transaction():
-                await q.copy_rows(conn, table, rollups.TEMP_COLUMNS[family.name], rows)
+                await q.copy_rows(conn, table, rp.TEMP_COLUMNS[family.name], rows)
                 copied = await _stored(conn, table)
             out[family.name] = (staged, copied)
         return out
@@ -89,7 +90,7 @@ async def _both_ways(conninfo: str) -> dict[str, tuple[list[Any], list[Any]]]:
 
 def test_staged_rows_equal_copied_rows(database: Database) -> None:
     results = asyncio.run(_both_ways(database.app_conninfo()))
-    assert set(results) == {f.name for f in rollups.BASE_FAMILIES}
+    assert set(results) == {f.name for f in rp.BASE_FAMILIES}
     for name, (staged, copied) in results.items():
         assert len(copied) == 9, name
         assert staged == copied, name
@@ -97,10 +98,10 @@ def test_staged_rows_equal_copied_rows(database: Database) -> None:
 
 def test_arrays_stage_as_their_text_form() -> None:
     """Arrays travel as PostgreSQL array literals, ``repr`` of each element (exact)."""
-    family = next(f for f in rollups.BASE_FAMILIES if f.name == "metric_rollup")
-    rows = [tuple(_value(t, 0) for _, t in rollups.TEMP_COLUMNS[family.name])]
-    params = rollups._stage_params(family, rows)
-    bounds = [c for c, _ in rollups.TEMP_COLUMNS[family.name]].index("explicit_bounds")
+    family = next(f for f in rp.BASE_FAMILIES if f.name == "metric_rollup")
+    rows = [tuple(_value(t, 0) for _, t in rp.TEMP_COLUMNS[family.name])]
+    params = rp.stage_params(family, rows)
+    bounds = [c for c, _ in rp.TEMP_COLUMNS[family.name]].index("explicit_bounds")
     assert params[bounds] == ["{0.5,inf}"]
-    assert rollups._array_text([math.nan, None, -math.inf, 0.1]) == "{nan,NULL,-inf,0.1}"
-    assert rollups._array_text(None) is None
+    assert rp._array_text([math.nan, None, -math.inf, 0.1]) == "{nan,NULL,-inf,0.1}"
+    assert rp._array_text(None) is None
