@@ -13,10 +13,11 @@ import orjson
 
 from storage.schema import FAMILIES, Family
 
-__all__ = ["BASE_FAMILIES", "TEMP_COLUMNS", "rows_sql", "stage_params"]
+__all__ = ["BASE_FAMILIES", "TEMP_COLUMNS", "rows_sql", "stage_params", "temp_columns"]
 
 
-def _temp_columns(family: Family) -> list[tuple[str, str]]:
+def temp_columns(family: Family) -> list[tuple[str, str]]:
+    """(column, type) of the family's 1 min rows: bucket, org, dimensions, measures."""
     cols = [("bucket", "timestamptz")]
     if family.per_org:
         cols.append(("org_id", "uuid"))
@@ -29,7 +30,7 @@ def _temp_columns(family: Family) -> list[tuple[str, str]]:
 
 #: Families the writer aggregates in Python (the others derive from these in SQL).
 BASE_FAMILIES = tuple(f for f in FAMILIES if f.derived_from is None)
-TEMP_COLUMNS = {f.name: _temp_columns(f) for f in BASE_FAMILIES}
+TEMP_COLUMNS = {f.name: temp_columns(f) for f in BASE_FAMILIES}
 
 _EPOCH = "TIMESTAMPTZ '1970-01-01 00:00:00+00'"
 
@@ -80,7 +81,7 @@ def _converter(sql_type: str) -> Callable[[Any], Any] | None:
 
 
 def stage_params(family: Family, rows: list[tuple[Any, ...]]) -> list[list[Any]]:
-    """One list per temp column (the parameters of :data:`STAGE`)."""
+    """One list per temp column: the parameters of :func:`rows_sql`."""
     out: list[list[Any]] = []
     for (_, sql_type), column in zip(TEMP_COLUMNS[family.name], zip(*rows, strict=True),
                                      strict=True):  # fmt: skip

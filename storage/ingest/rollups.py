@@ -46,9 +46,9 @@ from storage import hist
 from storage.ingest._rollup_params import (
     BASE_FAMILIES,
     TEMP_COLUMNS,
-    _temp_columns,
     rows_sql,
     stage_params,
+    temp_columns,
 )
 from storage.ingest._sql import ROLLUP_LOCK
 from storage.schema import (
@@ -210,7 +210,7 @@ def _upsert(
     name = target.relation(level)
     bucket = f"date_bin(INTERVAL '{LEVEL_INTERVALS[level]}', s.bucket, {ORIGIN})"
     if direct:
-        columns = [c for c, _ in _temp_columns(target)]
+        columns = [c for c, _ in temp_columns(target)]
         sets = ", ".join(f"{m.name} = {_upsert_expr(m)}" for m in target.measures)
         return (
             f"INSERT INTO {name} AS t ({', '.join(columns)}) SELECT "

@@ -1,8 +1,9 @@
 """Rollup staging by array parameters stores exactly what a binary COPY of the rows stores.
 
-The ingest writer (PostgreSQL engine) stages its 1 min rollup rows in temporary tables
-through ``unnest`` of one array parameter per column (``storage.ingest.rollups``), with
-timestamps as microseconds and arrays and JSON as text. Here every base family's rows,
+The ingest writer (PostgreSQL engine) passes its 1 min rollup rows as one array parameter
+per column, turned back into rows by ``unnest`` (``storage.ingest._rollup_params.rows_sql``,
+used by both the one-statement merges and the temp-table staging), with timestamps as
+microseconds and arrays and JSON as text. Here every base family's rows,
 with awkward values (quotes, backslashes, non-ASCII, infinities, NaN, empty and NULL
 arrays, nested JSON, zero bytes, sub-microsecond times), go both ways into the same
 temporary table of a real server, and the two stored copies must be equal.
