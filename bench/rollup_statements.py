@@ -9,7 +9,9 @@ as the ingest role of a fresh embedded PostgreSQL (fsync on), transactions that 
 those rows into every rollup and commit are timed in turn: the earlier shape, the
 writer's (``storage.ingest.rollups.queue_rollups``), and an empty one. Prints the median
 milliseconds per commit of each and the ratio of the rollups' own time (minus the empty
-commit's), measured in the same run.
+commit's), measured in the same run. Then the rollup tables get back the generated
+p50/p95/p99 columns they had before migration 0020 and the writer's shape is timed again
+against the empty commit: the cost of computing percentiles at every upsert.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from storage.ingest._rollup_params import BASE_FAMILIES, stage_params  # noqa: E
 from storage.ingest._rollup_rows import rollup_rows  # noqa: E402
 from storage.ingest.pricing import PriceBook  # noqa: E402
 from storage.migrate import migrate  # noqa: E402
+from storage.schema import FAMILIES  # noqa: E402
 from storage.settings import EngineChoice  # noqa: E402
 from storage.tenancy import DbRole, Scope, act_as  # noqa: E402
 
@@ -92,17 +95,30 @@ def one_request_rows(db: Database, spans: int) -> Rows:
     return rollup_rows(derived.new_spans, [], [], derived.costs)
 
 
-async def measure(conninfo: str, rows: Rows, commits: int) -> dict[str, float]:
+def add_stored_quantiles(db: Database) -> None:
+    """The generated p-columns of migration 0019 (dropped by 0020), rows emptied."""
+    with db.admin_engine().begin() as conn:
+        for family in FAMILIES:
+            for level in family.levels:
+                adds = [
+                    f"ADD COLUMN {column} double precision GENERATED ALWAYS AS "
+                    f"({quantiles.sql(q)}) STORED"
+                    for quantiles in family.quantiles
+                    for column, q in quantiles.columns()
+                ]
+                conn.execute(text(f"TRUNCATE {family.relation(level)}"))
+                if adds:
+                    conn.execute(text(f"ALTER TABLE {family.relation(level)} {', '.join(adds)}"))
+
+
+async def measure(
+    conninfo: str, rows: Rows, commits: int, shapes: dict[str, Shape]
+) -> dict[str, float]:
     conn = await AsyncConnection.connect(conninfo, autocommit=True)
     try:
         await conn.execute(q.SET_INGEST_ROLE)
         q.configure(conn)
         await rollups.create_temp_tables(conn, BASE_FAMILIES)  # as every writer had them
-        shapes: dict[str, Shape] = {
-            "per level": per_level,
-            "one per family": rollups.queue_rollups,
-            "empty": nothing,
-        }
         times: dict[str, list[float]] = {name: [] for name in shapes}
         for i in range(commits + 30):  # the first 30 of each warm up (plans, caches)
             for name, shape in shapes.items():
@@ -129,7 +145,15 @@ def main() -> None:
             with db.admin_engine().begin() as conn:
                 conn.execute(text("ALTER ROLE aeos_app LOGIN PASSWORD 'bench-app-password'"))
             rows = one_request_rows(db, args.spans)
-            ms = asyncio.run(measure(db.app_conninfo(), rows, args.commits))
+            shapes: dict[str, Shape] = {
+                "per level": per_level,
+                "one per family": rollups.queue_rollups,
+                "empty": nothing,
+            }
+            ms = asyncio.run(measure(db.app_conninfo(), rows, args.commits, shapes))
+            add_stored_quantiles(db)
+            shapes = {"stored p-columns": rollups.queue_rollups, "empty": nothing}
+            stored = asyncio.run(measure(db.app_conninfo(), rows, args.commits, shapes))
         finally:
             pg.stop()
     print(f"rollup rows of one {args.spans}-span request: "
@@ -139,6 +163,11 @@ def main() -> None:
     old, new = ms["per level"] - ms["empty"], ms["one per family"] - ms["empty"]
     print(
         f"rollups alone: per level {old:.2f} ms, one per family {new:.2f} ms, ratio {new / old:.2f}"
+    )
+    before = stored["stored p-columns"] - stored["empty"]
+    print(
+        f"one per family with the generated p-columns of 0019: {before:.2f} ms alone; "
+        f"without (0020): {new:.2f} ms, ratio {new / before:.2f}"
     )
 
 

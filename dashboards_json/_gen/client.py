@@ -33,11 +33,7 @@ ORG = v.ORG_FILTER
 TAGS = ["client"]
 HIST = "duration_hist"
 ERRORS = ratio("sum(error_count)", "sum(span_count)")
-PERCENTILES = {
-    "p50_ms": ("duration_p50_ms", 0.5),
-    "p95_ms": ("duration_p95_ms", 0.95),
-    "p99_ms": ("duration_p99_ms", 0.99),
-}
+PERCENTILES = {"p50_ms": 0.5, "p95_ms": 0.95, "p99_ms": 0.99}
 MOSAIC_TRACE = url("aeos-mosaic", "mosaic", "var-org=${org}&var-trace_id=${__data.fields.trace_id}")
 
 
@@ -65,7 +61,7 @@ def org_overview() -> Json:
                    f"FROM {red} WHERE {ORG} GROUP BY 1 ORDER BY 1",
                    unit="percentunit", thresholds=ERROR_RATE),
         timeseries("Latency percentiles", "p50, p95 and p99 span duration per point.",
-                   f"SELECT {TIME}, {point_quantiles(HIST, PERCENTILES)} FROM {red} "
+                   f"SELECT {TIME}, {point_quantiles(HIST, 'span_count', PERCENTILES)} FROM {red} "
                    f"WHERE {ORG} GROUP BY 1 ORDER BY 1", unit="ms"),
         timeseries("Cost per day", "LLM cost per UTC day.",
                    f"SELECT {DAY}, sum(cost_usd)::float8 AS cost_usd FROM {cost()} WHERE {ORG} "

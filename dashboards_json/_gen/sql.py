@@ -57,17 +57,19 @@ def ratio(numerator: str, denominator: str) -> str:
 P95: Final = {"p95_ms": 0.95}
 
 
-def point_quantiles(hist: str, columns: dict[str, tuple[str, float]]) -> str:
-    """Quantiles of one time point (columns: name -> (stored quantile column, q)).
+def point_quantiles(hist: str, count: str, columns: dict[str, float]) -> str:
+    """Quantiles of one time point (columns: name -> q; ``count``: the histogram's total).
 
-    A point that is one rollup row takes the row's stored quantile; only a point of
-    several rows merges their histograms (few rows: ``aeos_hist_merge_agg`` is cheap
-    there, and the plpgsql quantile is what costs).
+    A point that is one rollup row ranks within that row's histogram (its only one, so
+    ``min``), reading a few buckets; only a point of several rows merges their histograms
+    (few rows: ``aeos_hist_merge_agg`` is cheap there, and the plpgsql quantile is what
+    costs). Not the views' p-columns: on PostgreSQL those are computed for every row read
+    (migration 0020), even the rows of points that merge.
     """
     return ", ".join(
-        f"CASE WHEN count(*) = 1 THEN max({stored}) ELSE "
-        f"aeos_hist_quantile(aeos_hist_merge_agg({hist}), {q}) END AS {name}"
-        for name, (stored, q) in columns.items()
+        f"CASE WHEN count(*) = 1 THEN aeos_hist_quantile_n(min({hist}), sum({count})::bigint, "
+        f"{q}) ELSE aeos_hist_quantile(aeos_hist_merge_agg({hist}), {q}) END AS {name}"
+        for name, q in columns.items()
     )
 
 

@@ -34,7 +34,8 @@ ORG = v.ORG_FILTER
 TAGS = ["subsystem"]
 AGENT = v.matches("agent_id", "agent")
 HIST = "duration_hist"
-SIZES = {"p50_tokens": ("context_size_p50", 0.5), "p95_tokens": ("context_size_p95", 0.95)}
+SIZES = {"p50_tokens": 0.5, "p95_tokens": 0.95}
+SIZE_HIST = "context_size_hist"
 
 
 def mosaic() -> Json:
@@ -143,8 +144,8 @@ def uce() -> Json:
                    f"FROM {ops} WHERE {ORG} AND {AGENT} GROUP BY 1, 2 ORDER BY 1", unit="opm",
                    stacked=True),
         timeseries("Context size p50 / p95", "Context size in tokens (uce.context.size_tokens).",
-                   f"SELECT {TIME}, {point_quantiles('context_size_hist', SIZES)} FROM {ops} "
-                   f"WHERE {ORG} AND {AGENT} GROUP BY 1 ORDER BY 1", unit="short"),
+                   f"SELECT {TIME}, {point_quantiles(SIZE_HIST, 'context_size_count', SIZES)} "
+                   f"FROM {ops} WHERE {ORG} AND {AGENT} GROUP BY 1 ORDER BY 1", unit="short"),
         timeseries("Cache hit ratio", "Share of context-cache lookups that hit.",
                    f"SELECT {TIME}, {ratio('sum(cache_hits)', 'sum(cache_lookups)')} AS hit_ratio "
                    f"FROM {ops} WHERE {ORG} AND {AGENT} GROUP BY 1 ORDER BY 1",

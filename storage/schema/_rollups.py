@@ -23,8 +23,9 @@ cannot overflow (translation bounds every summed double).
 
 Distributions (span durations, context sizes) are ``bigint[]`` log-bucket histograms that
 merge exactly at every level (``storage.hist``, 1 % relative error), with p50/p95/p99
-columns computed from them (generated columns on PostgreSQL, from the histogram and its
-total count since migration 0019; aggregate expressions in the continuous aggregates).
+computed from them: stored by the continuous aggregates (TimescaleDB); on PostgreSQL,
+since migration 0020, computed when read (``quantile_sql``; the ``tenant.*`` and
+``*_levels`` views have them as columns) rather than at every upsert of every level.
 Dimensions are ``text NOT NULL`` ('' when unknown) so they can be part of a key.
 """
 
@@ -36,7 +37,6 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Column,
-    Computed,
     Date,
     DateTime,
     Double,
@@ -121,8 +121,9 @@ class Quantiles:
     """p-columns computed from a histogram column: ``<prefix>_p50<suffix>`` ...
 
     ``count`` is the column holding the histogram's total count (every observation is
-    counted there and binned there), so the PostgreSQL engine's generated columns find a
-    quantile's rank without a pass over the buckets (``aeos_hist_quantile_n``).
+    counted there and binned there), so a quantile of one row is ranked without a pass
+    over the buckets (``aeos_hist_quantile_n``): the continuous aggregates store these
+    columns; on PostgreSQL the views over the tables and the readers compute them.
     """
 
     hist: str
@@ -134,6 +135,11 @@ class Quantiles:
     def columns(self) -> list[tuple[str, float]]:
         """(column name, quantile) pairs."""
         return [(f"{self.prefix}_p{q}{self.suffix}", q / 100) for q in self.qs]
+
+    def sql(self, q: float, prefix: str = "") -> str:
+        """Quantile ``q`` of one rollup row (columns qualified by ``prefix``), ranked with
+        the row's own count so it reads only the buckets up to the answer."""
+        return f"aeos_hist_quantile_n({prefix}{self.hist}, {prefix}{self.count}, {q})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -425,10 +431,6 @@ def _table(family: Family, level: str) -> Table:
             columns.append(Column(m.name, BigInteger, nullable=False, server_default=text("0")))
         else:
             columns.append(Column(m.name, _TYPES[m.sql_type], nullable=True))
-    for quantiles in family.quantiles:
-        for column, q in quantiles.columns():
-            expr = f"aeos_hist_quantile_n({quantiles.hist}, {quantiles.count}, {q})"
-            columns.append(Column(column, Double, Computed(expr, persisted=True)))
     return Table(
         name,
         metadata,

@@ -224,9 +224,29 @@ def _metric(rows: list[Row]) -> Row:
     }
 
 
+#: Percentile columns a reader sees: (histogram, count column, {column: q}). Continuous
+#: aggregates store them; PostgreSQL rollup tables (since migration 0020) do not, and a
+#: reader ranks within the row's histogram, as the views over those tables do.
+PERCENTILES = (
+    ("duration_hist", "span_count",
+     {"duration_p50_ms": 0.5, "duration_p95_ms": 0.95, "duration_p99_ms": 0.99}),
+    ("context_size_hist", "context_size_count",
+     {"context_size_p50": 0.5, "context_size_p95": 0.95}),
+)  # fmt: skip
+
+
 def actual(conn: Connection, relation: str, key: tuple[str, ...]) -> dict[tuple[Any, ...], Row]:
-    """A rollup relation's rows by key."""
-    return {tuple(r[k] for k in key): r for r in _rows(conn, f"SELECT * FROM {relation}")}
+    """A rollup relation's rows by key, with the percentiles a reader would see."""
+    columns = set(conn.execute(text(f"SELECT * FROM {relation} LIMIT 0")).keys())
+    computed = [
+        f"aeos_hist_quantile_n({h}, {n}, {q}) AS {c}"
+        for h, n, pcols in PERCENTILES
+        if h in columns
+        for c, q in pcols.items()
+        if c not in columns
+    ]
+    select = ", ".join(["*", *computed])
+    return {tuple(r[k] for k in key): r for r in _rows(conn, f"SELECT {select} FROM {relation}")}
 
 
 def mismatches(want: Row, got: Row) -> list[str]:

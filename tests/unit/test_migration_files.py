@@ -116,3 +116,30 @@ def test_0017_recreates_exactly_the_aggregates_whose_query_changed() -> None:
     spec.loader.exec_module(module)
     assert set(module._RECREATED) == changed
     assert set(before) == set(after)
+
+
+def _migration(name: str) -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"aeos_migration_{name[:4]}", VERSIONS / name)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_0020_computes_each_p_column_item_of_a_view_and_refuses_other_uses() -> None:
+    m = _migration("0020_read_time_quantiles.py")
+    plain = " SELECT bucket,\n    span_count,\n    duration_hist,\n    duration_p99_ms\n   FROM t;"
+    assert m.computed_body("v", plain) == (
+        " SELECT bucket,\n    span_count,\n    duration_hist,\n"
+        "    aeos_hist_quantile_n(duration_hist, span_count, 0.99) AS duration_p99_ms\n   FROM t;"
+    )
+    qualified = "    x_1m.context_size_p50,\n    x_1m.bucket\n"
+    assert m.computed_body("v", qualified) == (
+        "    aeos_hist_quantile_n(x_1m.context_size_hist, x_1m.context_size_count, 0.5) "
+        "AS context_size_p50,\n    x_1m.bucket\n"
+    )
+    with pytest.raises(RuntimeError, match="duration_p95_ms"):
+        m.computed_body("v", " SELECT bucket\n   FROM t\n  WHERE (duration_p95_ms > 1);")
