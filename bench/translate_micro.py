@@ -26,7 +26,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 from otlp_receiver._decode import JSON, PROTOBUF, decode_traces
-from otlp_receiver._json_structs import JsonTraces
+from otlp_receiver._json_traces import JsonRequest
 from otlp_receiver._lite import decode_traces_fast
 from otlp_receiver._translate import translate_traces
 from otlp_receiver.server import tune_gc
@@ -155,7 +155,7 @@ def main() -> None:
     lite = decode_traces_fast(body, PROTOBUF)
     assert translate_traces(lite, ORG) == result
     fast_json = decode_traces_fast(json_body, JSON)
-    assert isinstance(fast_json, JsonTraces)  # the msgspec decoder's, not the reference's
+    assert isinstance(fast_json, JsonRequest)  # the msgspec decoder's, not the reference's
     assert translate_traces(fast_json, ORG) == result
     stages = {
         "reference: decode protobuf": lambda: decode_traces(body, PROTOBUF),

@@ -11,6 +11,8 @@ from typing import Annotated
 
 import msgspec
 
+from otlp_receiver._translate._common import FastPathDoubt
+
 _I32 = Annotated[int, msgspec.Meta(ge=-(2**31), le=2**31 - 1)]
 _U32 = Annotated[int, msgspec.Meta(ge=0, le=2**32 - 1)]
 _I64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
@@ -18,8 +20,9 @@ _U64 = Annotated[int, msgspec.Meta(ge=0)]  # msgspec bounds stop at int64: check
 _ABSENT = msgspec.Raw(b"")
 
 
-class Doubt(Exception):
-    """Something the fast path does not take: the reference decoder decides."""
+class Doubt(FastPathDoubt):
+    """Something the fast path does not take: the reference decoder decides (raised while
+    decoding, or while translating an attribute: see ``_json_values``)."""
 
 
 class JsonAnyValue(msgspec.Struct, frozen=True, gc=False, rename="camel",
@@ -27,7 +30,7 @@ class JsonAnyValue(msgspec.Struct, frozen=True, gc=False, rename="camel",
     """An ``AnyValue``; None is "not set" (null included, as in the reference).
 
     An ``int_value`` string is checked by ``_json_values.check_values`` (faster there,
-    on the request's distinct attributes, than a msgspec pattern on every one).
+    once per distinct attribute of the request, than a msgspec pattern on every one).
     """
 
     string_value: str | None = None

@@ -112,6 +112,16 @@ def check_id(value: str | None, what: str) -> None:
         raise Rejected(f"{what} is longer than {MAX_ID_BYTES} bytes")
 
 
+class FastPathDoubt(Exception):
+    """A fast decoder's input holds what only the reference decoder decides (the request
+    is translated again from the reference decoder's answer, which may refuse it)."""
+
+
+#: Attribute checks by the type of a list's items, for the attributes of a span that
+#: translation rejected before reading them all: raise :class:`FastPathDoubt` (or a
+#: subclass) where the reference decoder must decide. Registered by the fast decoders.
+ATTRIBUTE_CHECKS: dict[type, Callable[[Any], None]] = {}
+
 #: Attribute readers by the type of a list's items: the default (``message_attributes``)
 #: reads ``KeyValue`` messages; the receiver's fast decoders register theirs (raw
 #: ``KeyValue`` bytes, OTLP/JSON structs). Each must give exactly what

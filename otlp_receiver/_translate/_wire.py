@@ -23,6 +23,7 @@ from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from otlp_receiver._translate._common import (
+    ATTRIBUTE_CHECKS,
     ATTRIBUTE_READERS,
     Limits,
     Rejected,
@@ -99,10 +100,12 @@ def check_attributes(kvs: Any) -> None:
 
 
 def check_wire(span: Any) -> None:
-    """Validates the raw parts of a span that translation did not read (it was rejected)."""
+    """Validates the raw parts of a span that translation did not read (it was rejected):
+    its attributes as a fast decoder left them (``ATTRIBUTE_CHECKS``), its raw events."""
     kvs = span.attributes
-    if kvs and type(kvs[0]) is bytes:
-        check_attributes(kvs)
+    check = ATTRIBUTE_CHECKS.get(type(kvs[0])) if kvs else None
+    if check is not None:
+        check(kvs)
     for event in span.events:
         if type(event) is bytes:
             parse_event(event)
@@ -117,3 +120,4 @@ def parse_event(data: bytes) -> Any:
 
 
 ATTRIBUTE_READERS[bytes] = wire_attributes
+ATTRIBUTE_CHECKS[bytes] = check_attributes

@@ -41,7 +41,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from otlp_receiver._decode import PROTOBUF, decode_traces
+from otlp_receiver._decode import JSON, PROTOBUF, decode_traces
 from otlp_receiver._translate import _events, _wire
 from otlp_receiver._translate._bounds import (
     SPAN_BOUNDED_KEYS,
@@ -52,6 +52,7 @@ from otlp_receiver._translate._common import (
     DEFAULT_LIMITS,
     MAX_INT32,
     MAX_INT64,
+    FastPathDoubt,
     Limits,
     Rejected,
     Rejections,
@@ -107,6 +108,8 @@ def translate_traces(
         return _translate(request, org_id, limits)
     except _wire.WireError:  # a raw attribute or event is invalid: the reference answer
         return _translate(decode_traces(request.body, PROTOBUF), org_id, limits)
+    except FastPathDoubt:  # an OTLP/JSON attribute only the reference decoder decides
+        return _translate(decode_traces(request.body, JSON), org_id, limits)
 
 
 def _translate(request: Any, org_id: uuid.UUID, limits: Limits) -> Translation:

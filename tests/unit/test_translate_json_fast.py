@@ -26,8 +26,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Link, SpanKind, StatusCode
 
 from otlp_receiver._decode import JSON, PROTOBUF, DecodeError, decode_traces
-from otlp_receiver._json_structs import JsonKeyValue, JsonTraces
-from otlp_receiver._json_traces import decode_json_traces
+from otlp_receiver._json_structs import JsonKeyValue
+from otlp_receiver._json_traces import JsonRequest, decode_json_traces
 from otlp_receiver._lite import decode_traces_fast
 from otlp_receiver._translate import Limits, Translation, translate_traces
 
@@ -284,7 +284,7 @@ def test_usual_bodies_take_the_fast_path() -> None:
              status={"code": "STATUS_CODE_OK", "message": "m"}, attributes=ALL_KINDS[:3]),
     )  # fmt: skip
     request = decode_json_traces(body)
-    assert isinstance(request, JsonTraces)
+    assert isinstance(request, JsonRequest)
     first: Any = request.resource_spans[0].scope_spans[0].spans[0]  # ids are bytes now
     assert type(first.attributes[0]) is JsonKeyValue
     assert (first.trace_id, first.start_time_unix_nano) == (bytes.fromhex(TRACE), T0 + 1)
@@ -376,13 +376,39 @@ def test_deeply_nested_values_go_the_reference_way() -> None:
     for _ in range(40):
         value = {"arrayValue": {"values": [value]}}
     body = body_of(span(1, attributes=[kv("deep", value)]))
-    assert decode_json_traces(body) is None
+    assert isinstance(decode_json_traces(body), JsonRequest)  # doubted on translation
     kind, result = assert_same(body)
     assert (kind, result.rejected) == ("rows", 1)  # over MAX_VALUE_DEPTH: the span only
     for _ in range(20):
         value = {"kvlistValue": {"values": [{"key": "k", "value": value}]}}
     kind, message = assert_same(body_of(span(1, attributes=[kv("deep", value)])))
     assert (kind, "nested deeper" in message) == ("refused", True)
+
+
+DOUBTS = [  # attributes the fast path leaves to the reference decoder
+    kv("i", {"intValue": "12345678901234567890"}),  # refused by the reference: out of range
+    kv("i", {"intValue": "+1"}),  # not 18 digits or fewer
+    kv("two", {"stringValue": "a", "intValue": "1"}),  # the reference keeps the later
+]
+
+
+@pytest.mark.parametrize("doubt", DOUBTS)
+def test_a_doubt_anywhere_gives_the_reference_answer(doubt: dict[str, Any]) -> None:
+    """Wherever the doubtful attribute is: a late span, after spans that hold its
+    neighbours (cached), or in a span rejected before translation read it."""
+    plain = [kv("route", {"stringValue": "/a"}), kv("n", {"intValue": 1})]
+    late = [span(n, attributes=plain) for n in range(1, 30)] + [
+        span(30, attributes=[*plain, doubt])
+    ]
+    assert isinstance(decode_json_traces(body_of(*late)), JsonRequest)
+    assert_same(body_of(*late))
+    too_long_name = span(1, name="x" * 20, attributes=[*plain, doubt])
+    too_many = span(2, attributes=[*plain, *plain, kv("z", {"boolValue": True}), doubt])
+    too_large_first = span(3, attributes=[kv("s", {"stringValue": "y" * 40}), doubt])
+    for rejected in (too_long_name, too_many, too_large_first):
+        kind, _ = assert_same(body_of(span(9, attributes=plain), rejected), SMALL)
+        if doubt is DOUBTS[0]:  # the whole body is refused, though its span was rejected
+            assert kind == "refused"
 
 
 def test_repeated_attributes_are_converted_once_and_stay_correct() -> None:
@@ -432,7 +458,7 @@ def sdk_otlp_json(integer_enums: bool) -> bytes:
 @pytest.mark.parametrize("integer_enums", [True, False])
 def test_sdk_exports_take_the_fast_path(integer_enums: bool) -> None:
     body = sdk_otlp_json(integer_enums)
-    assert isinstance(decode_json_traces(body), JsonTraces)
+    assert isinstance(decode_json_traces(body), JsonRequest)
     kind, result = assert_same(body)
     assert kind == "rows"
     assert (len(result.batch.spans), len(result.batch.events), result.rejected) == (6, 5, 0)

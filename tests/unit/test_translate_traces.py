@@ -26,7 +26,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode, Tracer
 
 from otlp_receiver._decode import JSON, PROTOBUF, decode_traces
-from otlp_receiver._json_structs import JsonTraces
+from otlp_receiver._json_traces import JsonRequest
 from otlp_receiver._lite import LiteTraces, decode_traces_fast
 from otlp_receiver._translate import Limits, Translation, translate_traces
 from semconv.helpers import agent_resource, llm_call_span, record_llm_usage, task_run_span
@@ -85,7 +85,7 @@ def translate(req: ExportTraceServiceRequest, limits: Limits | None = None) -> T
     )
     fast_json = decode_traces_fast(body, JSON)
     if not _unusual_json(body):
-        assert isinstance(fast_json, JsonTraces)
+        assert isinstance(fast_json, JsonRequest)
     got = translate_traces(fast_json, ORG, limits) if limits else translate_traces(fast_json, ORG)
     assert got == expected
     assert _zero_signs(got) == _zero_signs(expected)  # rows compare -0.0 equal to 0.0
