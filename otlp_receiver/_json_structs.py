@@ -44,7 +44,8 @@ class JsonAnyValue(msgspec.Struct, frozen=True, gc=False, rename="camel",
 
 class JsonKeyValue(msgspec.Struct, frozen=True, gc=False, cache_hash=True, rename="camel",
                    forbid_unknown_fields=True):  # fmt: skip
-    """A ``KeyValue``: hashed once (it is a key of the per-request conversion cache)."""
+    """A ``KeyValue`` (a span's attribute is decoded into one when its JSON text is not in
+    the per-request conversion cache: ``_json_values``; a kvlist's, with its value)."""
 
     key: str = ""
     value: JsonAnyValue | None = None
@@ -85,7 +86,7 @@ class JsonSpan(msgspec.Struct, gc=False, rename="camel", forbid_unknown_fields=T
     kind: _I32 | str = 0
     start_time_unix_nano: _U64 | str = 0
     end_time_unix_nano: _U64 | str = 0
-    attributes: list[JsonKeyValue] = []
+    attributes: list[msgspec.Raw] = []  # each a JsonKeyValue, decoded once per request
     dropped_attributes_count: _U32 = 0
     events: list[msgspec.Raw] = []
     dropped_events_count: _U32 = 0

@@ -1,22 +1,23 @@
 """Span attributes of the fast OTLP/JSON decoder, converted as ``message_attributes`` does.
 
-``JsonKeyValue`` structs are frozen, hence hashable: as ``_wire`` does for raw
-protobuf bytes, each distinct one is converted once per request and the translator's
-cache gives the pair back (a dictionary lookup in C when a span has only known pairs).
-Strings, ints, bools, doubles and bytes are converted here with the rules of
-``key_value``; arrays and kvlists (rare) are built as the reference ``AnyValue``
-message and converted by the reference ``_other_value``, size limit included.
+The decoder leaves each span attribute as its JSON text (``msgspec.Raw``): as ``_wire``
+does for raw protobuf bytes, each distinct text is decoded into a ``JsonKeyValue``,
+checked and converted once per request, and the translator's cache gives the pair back
+(a dictionary lookup in C when a span has only known pairs). Strings, ints, bools,
+doubles and bytes are converted here with the rules of ``key_value``; arrays and
+kvlists (rare) are built as the reference ``AnyValue`` message and converted by the
+reference ``_other_value``, size limit included.
 
-Every attribute is checked (:func:`check_values`) before it is converted: an
-``AnyValue`` with several members set, an ``int_value`` string the fast path does not
-read, or a value nested ``MAX_NESTING`` levels or more raises :class:`Doubt`, and
+An attribute the structs do not take (an unknown field, a wrong type...), an ``AnyValue``
+with several members set, an ``int_value`` string the fast path does not read, or a
+value nested ``MAX_NESTING`` levels or more raises :class:`Doubt`, and
 ``translate_traces`` translates the request again from the reference decoder's answer
 (which may refuse the body). A span rejected before all its attributes were read has
 the rest checked too (``ATTRIBUTE_CHECKS``), so the answer is the reference's whatever
-span holds the doubtful attribute. Checking here rather than in the decoder checks each
-distinct attribute once at no extra cost: finding a request's distinct attributes (a
-set of structs, hashed and compared) took the decoder 4 µs a span of 20 attributes, as
-long as msgspec's own parse.
+span holds the doubtful attribute. Decoding and checking here rather than in the
+decoder does it once per distinct attribute: decoding every attribute into structs and
+finding the distinct ones (a set of structs, hashed and compared) took the decoder 6 µs
+a span of 20 attributes, four times msgspec's parse of the rest.
 """
 
 from __future__ import annotations
@@ -45,38 +46,55 @@ from storage import JsonObject
 MAX_NESTING = 16
 _ONE_SET = len(JsonAnyValue.__struct_fields__) - 1  # Nones when at most one member is set
 _HOLD_DOUBLES = (float, list, dict)  # converted values that may hold a double
+_KEY_VALUE = msgspec.json.Decoder(JsonKeyValue)
 
 
-def json_attributes(kvs: Any, limits: Limits, cache: dict[Any, Any] | None) -> JsonObject:
-    """``attributes`` of ``JsonKeyValue`` structs (see the module docstring)."""
+def json_attributes(raws: Any, limits: Limits, cache: dict[Any, Any] | None) -> JsonObject:
+    """``attributes`` of the JSON texts of ``KeyValue`` objects (see the module docstring)."""
     if cache is None:
         cache = {}
-    if len(kvs) > limits.max_attributes:  # the translator then checks them (check_wire)
+    if len(raws) > limits.max_attributes:  # the translator then checks them (check_wire)
         raise Rejected(f"more than {limits.max_attributes} attributes")
-    pairs: list[Any] = list(map(cache.get, kvs))  # the lookups run in C; Python only for the misses
-    nul = None in pairs and _convert_misses(kvs, pairs, cache, limits.max_attribute_value_bytes)
+    texts = list(map(bytes, raws))  # hashable; the lookups run in C, Python only for misses
+    pairs: list[Any] = list(map(cache.get, texts))
+    nul = None in pairs and _convert_misses(texts, pairs, cache, limits.max_attribute_value_bytes)
     out = dict(pairs)
     if nul:
         out = {clean_text(key): value for key, value in out.items()}
     return out
 
 
-def _convert_misses(kvs: Any, pairs: list[Any], cache: dict[Any, Any], max_bytes: int) -> bool:
+def _convert_misses(
+    texts: list[bytes], pairs: list[Any], cache: dict[Any, Any], max_bytes: int
+) -> bool:
     """Converts the attributes not in ``cache`` (their pairs are None); True if a key has NUL."""
     nul = False
     index = 0
     for _ in range(pairs.count(None)):
         index = pairs.index(None, index)
-        kv = kvs[index]
-        _check(kv)  # before converting; on a Rejected the translator checks the rest
+        kv = key_value_of(texts[index])  # checked; on a Rejected the translator checks the rest
         pair = pairs[index] = _pair(kv.key, kv.value, max_bytes)
         if "\x00" in pair[0]:
             nul = True  # never cached: a hit is not cleaned
         elif len(cache) < MAX_CACHED and (
             type(pair[1]) not in _HOLD_DOUBLES or _cacheable(pair[1])
         ):
-            cache[kv] = pair
+            cache[texts[index]] = pair
     return nul
+
+
+def key_value_of(text: bytes | msgspec.Raw) -> JsonKeyValue:
+    """The checked ``JsonKeyValue`` of an attribute's JSON text.
+
+    Raises:
+        Doubt: The structs do not take it, or :func:`check_values` doubts it.
+    """
+    try:
+        kv = _KEY_VALUE.decode(text)
+    except Exception:  # invalid or unusual (msgspec's errors, or nested too deep for it)
+        raise Doubt("an attribute the fast path does not take") from None
+    _check(kv)
+    return kv
 
 
 def _pair(key: str, value: JsonAnyValue | None, max_bytes: int) -> tuple[str, Any]:
@@ -116,10 +134,10 @@ def _cacheable(value: Any) -> bool:
     return True
 
 
-def check_values(kvs: Iterable[JsonKeyValue]) -> None:
-    """Raises :class:`Doubt` unless every attribute converts without doubt."""
-    for kv in kvs:
-        _check(kv)
+def check_values(texts: Iterable[bytes | msgspec.Raw]) -> None:
+    """Raises :class:`Doubt` unless every attribute (JSON text) converts without doubt."""
+    for text in texts:
+        key_value_of(text)
 
 
 def _check(kv: JsonKeyValue) -> None:
@@ -184,5 +202,5 @@ def _fill_value(message: Any, value: JsonAnyValue, depth: int) -> None:
                     _fill_value(entry.value, kv.value, depth + 1)
 
 
-ATTRIBUTE_READERS[JsonKeyValue] = json_attributes
-ATTRIBUTE_CHECKS[JsonKeyValue] = check_values
+ATTRIBUTE_READERS[msgspec.Raw] = json_attributes
+ATTRIBUTE_CHECKS[msgspec.Raw] = check_values
