@@ -54,6 +54,20 @@ def _wait_gone(data_dir: Path, timeout: float = 30) -> list[psutil.Process]:
     return _postgres_of(data_dir)
 
 
+def _demo_of(data_dir: Path) -> list[psutil.Process]:
+    """``aeos demo`` processes started by a service of ``data_dir`` (their environment)."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if "demo" in (proc.info["cmdline"] or [])[2:4] and proc.environ().get(
+                "AEOS_DATA_DIR"
+            ) == str(data_dir):
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
+
+
 class Service:
     def __init__(self, data_dir: Path, *args: str) -> None:
         self.data_dir = data_dir
@@ -165,9 +179,18 @@ def test_restart_reuses_data_and_recovers_from_sigkill(data_dir: Path) -> None:
     first = Service(data_dir, "--demo")
     created = first.cli("orgs", "create", "kept", "--plan", "pro")
     assert created.returncode == 0, created.stderr
+    assert _demo_of(data_dir)
     first.kill()  # SIGKILL: no cleanup runs in aeos itself
-    # The postmaster notices its parent died (PR_SET_PDEATHSIG) and shuts down.
+    # The postmaster notices its parent died (PR_SET_PDEATHSIG) and shuts down; so does
+    # the demo traffic (its parent-death signal is an interrupt).
     assert _wait_gone(data_dir) == []
+    deadline = time.monotonic() + 60
+    while _demo_of(data_dir) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    left = _demo_of(data_dir)
+    for proc in left:
+        proc.kill()
+    assert left == [], "the demo traffic outlived its service"
     second = Service(data_dir)
     listed = second.cli("orgs", "list", "--json")
     names = {o["name"] for o in json.loads(listed.stdout)}
