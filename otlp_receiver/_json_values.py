@@ -55,31 +55,30 @@ def json_attributes(raws: Any, limits: Limits, cache: dict[Any, Any] | None) -> 
         cache = {}
     if len(raws) > limits.max_attributes:  # the translator then checks them (check_wire)
         raise Rejected(f"more than {limits.max_attributes} attributes")
-    texts = list(map(bytes, raws))  # hashable; the lookups run in C, Python only for misses
-    pairs: list[Any] = list(map(cache.get, texts))
-    nul = None in pairs and _convert_misses(texts, pairs, cache, limits.max_attribute_value_bytes)
+    # bytes: hashable. The lookups run in C; Python only for the misses.
+    pairs: list[Any] = list(map(cache.get, map(bytes, raws)))
+    nul = None in pairs and _convert_misses(raws, pairs, cache, limits.max_attribute_value_bytes)
     out = dict(pairs)
     if nul:
         out = {clean_text(key): value for key, value in out.items()}
     return out
 
 
-def _convert_misses(
-    texts: list[bytes], pairs: list[Any], cache: dict[Any, Any], max_bytes: int
-) -> bool:
+def _convert_misses(raws: Any, pairs: list[Any], cache: dict[Any, Any], max_bytes: int) -> bool:
     """Converts the attributes not in ``cache`` (their pairs are None); True if a key has NUL."""
     nul = False
     index = 0
     for _ in range(pairs.count(None)):
         index = pairs.index(None, index)
-        kv = key_value_of(texts[index])  # checked; on a Rejected the translator checks the rest
+        text = bytes(raws[index])
+        kv = key_value_of(text)  # checked; on a Rejected the translator checks the rest
         pair = pairs[index] = _pair(kv.key, kv.value, max_bytes)
         if "\x00" in pair[0]:
             nul = True  # never cached: a hit is not cleaned
         elif len(cache) < MAX_CACHED and (
             type(pair[1]) not in _HOLD_DOUBLES or _cacheable(pair[1])
         ):
-            cache[texts[index]] = pair
+            cache[text] = pair
     return nul
 
 
