@@ -42,7 +42,7 @@ class JsonAnyValue(msgspec.Struct, frozen=True, gc=False, rename="camel",
     bytes_value: bytes | None = None
 
 
-class JsonKeyValue(msgspec.Struct, frozen=True, gc=False, cache_hash=True, rename="camel",
+class JsonKeyValue(msgspec.Struct, frozen=True, gc=False, rename="camel",
                    forbid_unknown_fields=True):  # fmt: skip
     """A ``KeyValue`` (a span's attribute is decoded into one when its JSON text is not in
     the per-request conversion cache: ``_json_values``; a kvlist's, with its value)."""

@@ -5,11 +5,11 @@ messages: some 70 µs a span of 20 attributes, and as much again to read them ba
 Here msgspec decodes the body in C straight into structs (``_json_structs``) that the
 traces translator reads exactly like an ``ExportTraceServiceRequest``: every field
 under its proto name, proto3 defaults where absent, ids as bytes, 64-bit integers as
-ints. Span attributes stay ``JsonKeyValue`` structs, checked and converted by
-``_json_values.json_attributes`` through the translator's per-request cache (a doubtful
-one makes the translator start again from the reference decoder's answer). The parts
-that are few per request (resources, scopes, span events, links) are built as the
-reference protobuf messages by the reference ``_fill``, so they are read, and their
+ints. Span attributes stay their JSON text (``msgspec.Raw``), decoded, checked and
+converted by ``_json_values.json_attributes`` through the translator's per-request cache
+(a doubtful one makes the translator start again from the reference decoder's answer).
+The parts that are few per request (resources, scopes, span events, links) are built as
+the reference protobuf messages by the reference ``_fill``, so they are read, and their
 serializations hashed, exactly as before.
 
 The structs take only what is unambiguous: camelCase keys (a proto name, or any unknown
@@ -37,7 +37,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from otlp_receiver import _json_values  # noqa: F401 - registers the attribute reader
-from otlp_receiver._decode import _fill
+from otlp_receiver._decode import JSON, _fill
 from otlp_receiver._json_structs import Doubt, JsonSpan, JsonStatus, JsonTraces
 
 _MAX_U64 = 2**64 - 1
@@ -53,6 +53,7 @@ class JsonRequest:
     and its body, decoded the reference way if an attribute is in doubt."""
 
     __slots__ = ("body", "resource_spans")
+    media_type = JSON
 
     def __init__(self, traces: JsonTraces, body: bytes) -> None:
         self.resource_spans = traces.resource_spans

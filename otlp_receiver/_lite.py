@@ -86,6 +86,7 @@ class LiteTraces:
     """A traces request parsed the lite way, with its body (for the reference fallback)."""
 
     __slots__ = ("body", "message", "resource_spans")
+    media_type = PROTOBUF
 
     def __init__(self, message: Any, body: bytes) -> None:
         self.message = message

@@ -113,8 +113,9 @@ def check_id(value: str | None, what: str) -> None:
 
 
 class FastPathDoubt(Exception):
-    """A fast decoder's input holds what only the reference decoder decides (the request
-    is translated again from the reference decoder's answer, which may refuse it)."""
+    """A fast decoder's input holds what only the reference decoder decides: the request
+    (which keeps its ``body`` and ``media_type``) is translated again from the reference
+    decoder's answer, which may refuse it."""
 
 
 #: Attribute checks by the type of a list's items, for the attributes of a span that

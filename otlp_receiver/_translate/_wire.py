@@ -25,6 +25,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from otlp_receiver._translate._common import (
     ATTRIBUTE_CHECKS,
     ATTRIBUTE_READERS,
+    FastPathDoubt,
     Limits,
     Rejected,
     clean_text,
@@ -37,7 +38,7 @@ from storage import JsonObject
 MAX_CACHED = 8192
 
 
-class WireError(Exception):
+class WireError(FastPathDoubt):
     """An attribute's bytes are not a valid ``KeyValue``: decode the request the reference way."""
 
 

@@ -41,7 +41,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from otlp_receiver._decode import JSON, PROTOBUF, decode_traces
+from otlp_receiver._decode import decode_traces
 from otlp_receiver._translate import _events, _wire
 from otlp_receiver._translate._bounds import (
     SPAN_BOUNDED_KEYS,
@@ -106,10 +106,8 @@ def translate_traces(
     """
     try:
         return _translate(request, org_id, limits)
-    except _wire.WireError:  # a raw attribute or event is invalid: the reference answer
-        return _translate(decode_traces(request.body, PROTOBUF), org_id, limits)
-    except FastPathDoubt:  # an OTLP/JSON attribute only the reference decoder decides
-        return _translate(decode_traces(request.body, JSON), org_id, limits)
+    except FastPathDoubt:  # a raw part the fast decoder left only the reference decides
+        return _translate(decode_traces(request.body, request.media_type), org_id, limits)
 
 
 def _translate(request: Any, org_id: uuid.UUID, limits: Limits) -> Translation:
