@@ -55,10 +55,14 @@ def _wait_gone(data_dir: Path, timeout: float = 30) -> list[psutil.Process]:
 
 
 def _demo_of(data_dir: Path) -> list[psutil.Process]:
-    """``aeos demo`` processes started by a service of ``data_dir`` (their environment)."""
+    """Live ``aeos demo`` processes started by a service of ``data_dir`` (their environment).
+
+    A zombie has exited: orphaned, it waits for this machine's init to reap it."""
     found = []
-    for proc in psutil.process_iter(["cmdline"]):
+    for proc in psutil.process_iter(["cmdline", "status"]):
         try:
+            if proc.info["status"] == psutil.STATUS_ZOMBIE:
+                continue
             if "demo" in (proc.info["cmdline"] or [])[2:4] and proc.environ().get(
                 "AEOS_DATA_DIR"
             ) == str(data_dir):
