@@ -155,9 +155,11 @@ DEMO_STOP_TIMEOUT_S = 5
 DEMO_ARGS = ("--orgs", "3", "--agents", "5", "--duration", "10m", "--backfill", "6h", "--quiet")
 
 
-def _interrupt_with_parent(parent: int) -> Callable[[], None]:
+def _terminate_with_parent(parent: int) -> Callable[[], None]:
+    # SIGTERM, not the SIGINT of a graceful stop: the receiver died with the service, so
+    # flushing to it would only retry (30 s per export, 120 s per flush) for nothing.
     def in_child() -> None:  # pragma: no cover - runs in the forked child
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGINT)  # PR_SET_PDEATHSIG
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
         if os.getppid() != parent:  # it died before the prctl: no signal will come
             os._exit(1)
 
@@ -180,7 +182,7 @@ class _DemoTraffic:
                 [sys.executable, "-m", "aeos", "demo", "--endpoint", f"{r.host}:{r.grpc_port}",
                  *DEMO_ARGS],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                preexec_fn=_interrupt_with_parent(os.getpid()),
+                preexec_fn=_terminate_with_parent(os.getpid()),
             )  # fmt: skip
         return (
             "  Demo traffic   orgs demo, demo-2, demo-3: 6 h of history, then 10 min live "
