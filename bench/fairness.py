@@ -4,8 +4,9 @@
 
 In one run, on one embedded PostgreSQL (fsync on), against ``aeos serve --only receiver``
 with default settings and 2 worker processes:
-1. capacity: a closed loop of OTLP/gRPC requests from one org (the heavy one) measures
-   the spans/s the receiver commits;
+1. capacity: a closed loop of OTLP/gRPC requests from one org (the heavy one, over 4
+   connections of its own, so that both processes get some) measures the spans/s the
+   receiver commits;
 2. fairness: open loop for ``--seconds``, the heavy org offering 4x that capacity and the
    light org 10 % of it (requests of 50 spans); prints the light org's successes,
    failures and p50/p99 latency (one attempt per request, no retries), and what the
@@ -55,6 +56,7 @@ from storage.settings import EngineChoice  # noqa: E402
 
 APP_PASSWORD = "bench-app-password"
 LIGHT_SPANS = 50
+HEAVY_CONNECTIONS = 4  # the heavy org's agents; the light org has one
 TARGET_P99_S = 1.0
 TARGET_RSS = 500 * 2**20
 
@@ -94,14 +96,24 @@ class RssSampler:
 
 
 class Sender:
-    """Open-loop OTLP/gRPC sender of one org: requests leave at a rate, whatever the answers."""
+    """Open-loop OTLP/gRPC sender of one org: requests leave at a rate, whatever the answers.
 
-    def __init__(self, endpoint: str, key: str, payloads: list[bytes], spans: int) -> None:
-        self._channel = grpc.aio.insecure_channel(
-            endpoint, options=[("grpc.max_send_message_length", 64 << 20)]
-        )
-        self._call = self._channel.unary_unary(METHOD, request_serializer=None,
-                                               response_deserializer=None)  # fmt: skip
+    Over ``connections`` TCP connections of its own, used in turn (an org with that many
+    agents): gRPC shares one connection between channels to the same target unless each
+    has a local subchannel pool, which put the light org's requests in the heavy org's
+    connection, behind its bodies (0.25-0.45 s before the receiver saw them), and every
+    request on one receiver process (the kernel balances connections, not requests).
+    """
+
+    def __init__(
+        self, endpoint: str, key: str, payloads: list[bytes], spans: int, connections: int = 1
+    ) -> None:
+        options = [("grpc.max_send_message_length", 64 << 20),
+                   ("grpc.use_local_subchannel_pool", 1)]  # fmt: skip
+        self._channels = [grpc.aio.insecure_channel(endpoint, options=options)
+                          for _ in range(connections)]  # fmt: skip
+        self._calls = [c.unary_unary(METHOD, request_serializer=None, response_deserializer=None)
+                       for c in self._channels]  # fmt: skip
         self._metadata = (("authorization", f"Bearer {key}"),)
         self._payloads = payloads
         self.spans = spans
@@ -115,9 +127,10 @@ class Sender:
         payload = self._payloads[self._seq % len(self._payloads)].replace(
             MARK, (RUN_ID + self._seq).to_bytes(8, "big")
         )
+        call = self._calls[self._seq % len(self._calls)]
         started = time.perf_counter()
         try:
-            await self._call(payload, metadata=self._metadata, timeout=60)
+            await call(payload, metadata=self._metadata, timeout=60)
         except grpc.aio.AioRpcError as exc:
             self.failed[exc.code().name] = self.failed.get(exc.code().name, 0) + 1
             return
@@ -163,7 +176,8 @@ class Sender:
         return lat[min(int(len(lat) * 0.99), len(lat) - 1)] if lat else float("inf")
 
     async def close(self) -> None:
-        await self._channel.close()
+        for channel in self._channels:
+            await channel.close()
 
 
 def stall(port: int, key: str | None, connections: int, seconds: float) -> None:
@@ -272,7 +286,7 @@ async def run(args: argparse.Namespace, grpc_port: int, http_port: int, keys: li
     endpoint = f"127.0.0.1:{grpc_port}"
     heavy_payloads = [build_request(args.spans_per_request, s, rng) for s in range(32)]
     light_payloads = [build_request(LIGHT_SPANS, s, rng) for s in range(32)]
-    calibrate = Sender(endpoint, keys[0], heavy_payloads, args.spans_per_request)
+    calibrate = Sender(endpoint, keys[0], heavy_payloads, args.spans_per_request, HEAVY_CONNECTIONS)
     capacity = await calibrate.closed_loop(16, args.seconds / 2)
     await calibrate.close()
     print(f"capacity: {capacity:,.0f} spans/s committed (closed loop, 16 in flight, "
@@ -285,11 +299,13 @@ async def run(args: argparse.Namespace, grpc_port: int, http_port: int, keys: li
         await asyncio.sleep(1.0)
     print(f"idle: {rss_text(sampler)}")
     before = refusals(http_port)
-    heavy = Sender(endpoint, keys[0], heavy_payloads, args.spans_per_request)
+    heavy = Sender(endpoint, keys[0], heavy_payloads, args.spans_per_request, HEAVY_CONNECTIONS)
     light = Sender(endpoint, keys[1], light_payloads, LIGHT_SPANS)
     with sampler:
         await asyncio.gather(heavy.open_loop(4 * capacity, args.seconds),
                              light.open_loop(0.1 * capacity, args.seconds))  # fmt: skip
+    await heavy.close()  # its idle connections would only be told GOAWAY later
+    await light.close()
     print(f"fairness ({args.seconds:.0f}s): heavy org offered {4 * capacity:,.0f} spans/s: "
           f"{heavy.summary()}")  # fmt: skip
     print(f"  light org offered {0.1 * capacity:,.0f} spans/s: {light.summary()}; "
@@ -303,6 +319,7 @@ async def run(args: argparse.Namespace, grpc_port: int, http_port: int, keys: li
         light = Sender(endpoint, keys[1], light_payloads, LIGHT_SPANS)
         with sampler:
             outcome = await light_during(light, 0.1 * capacity, args.seconds, attack)
+        await light.close()
         print(f"{name}: light org {light.summary()}; {rss_text(sampler)}"
               f"{f'; answers {outcome}' if outcome else ''}")  # fmt: skip
         print(f"  refusals by reason: {since(before, before := refusals(http_port))}")
