@@ -76,23 +76,27 @@ class SignalHandler(Generic[Req]):
         Raises:
             ReceiverError: refused (load, limits, bad body) or nothing was stored.
         """
-        ctx.admission.enter(identity.key_id)
+        admission, key_id = ctx.admission, identity.key_id
+        share = admission.enter(key_id)
         try:
             request = await load()
-            return await self.handle(request, identity, ctx, transport)
+            items = self.count_items(request)
+            share = admission.resize(key_id, items)
+            return await self.handle(request, items, identity, ctx, transport)
         finally:
-            ctx.admission.leave(identity.key_id)
+            admission.leave(key_id, share)
 
     async def handle(
-        self, request: Req, identity: KeyIdentity, ctx: ReceiverContext, transport: str
-    ) -> Any:
-        """Stores the request's good items; returns the Export*ServiceResponse.
+        self, request: Req, items: int, identity: KeyIdentity, ctx: ReceiverContext,
+        transport: str,
+    ) -> Any:  # fmt: skip
+        """Stores the request's good items (``items`` of them); returns the
+        Export*ServiceResponse.
 
         Raises:
             ReceiverError: nothing was stored (too many items, over the key's rate,
                 overload, database down, refused data).
         """
-        items = self.count_items(request)
         if items > ctx.max_request_items:
             raise _errors.too_many_items(items, ctx.max_request_items)
         ctx.rates.charge(identity.key_id, max(items, 1))

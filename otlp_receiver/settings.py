@@ -36,7 +36,13 @@ class ReceiverSettings(BaseSettings):
     writer_connections: Annotated[int, Field(ge=1, le=16)] = 2
     max_concurrent_requests: Annotated[int, Field(ge=1, le=10_000)] = 32
     max_concurrent_requests_per_key: Annotated[
-        int, Field(ge=1, le=10_000, description="Requests of one ingest key in progress.")
+        int,
+        Field(
+            ge=1,
+            le=10_000,
+            description="Requests of one ingest key in progress, in full requests of 512 items "
+            "(a decoded smaller one counts its items, at least 128).",
+        ),
     ] = 8
     rate_limit_items_per_second: Annotated[
         float, Field(ge=0, description="Items per second per ingest key and worker (0: off).")

@@ -6,7 +6,9 @@ bound: whatever the queue holds, and for every batch, so one org can never take 
 whole queue. Commit groups take one batch per org in turn, lightest org first (the org
 with the fewest items waiting or being committed), so an org sending little goes into
 the very next group however many batches a heavy org has queued; the writer keeps
-groups short in time (``storage.ingest.writer``), so that next group comes soon.
+groups short in time (``storage.ingest.writer``), so that next group comes soon, and
+while several orgs wait it commits the lighter ones' batches without the heaviest org's,
+in an express group (:meth:`FairQueue.take_express`).
 """
 
 from __future__ import annotations
@@ -81,6 +83,25 @@ class FairQueue:
         ``max_items`` items (a single batch larger than that makes a group of its own)."""
         if len(self._turns) > 1:  # a stable sort: equal orgs keep their round-robin order
             self._turns = deque(sorted(self._turns, key=self._org_items.__getitem__))
+        return self._take(max_items)
+
+    def take_express(self, max_items: int) -> list[Pending]:
+        """A group of what every org but the heaviest has waiting, as :meth:`take` forms
+        one; empty unless two orgs or more have batches waiting.
+
+        :meth:`take` puts a light org's batch first, then fills the group with the heavy
+        org's: the light one is answered after a full commit. In a group without them it
+        is answered after a short one (``storage.ingest.writer``).
+        """
+        if len(self._turns) < 2:
+            return []
+        self._turns = deque(sorted(self._turns, key=self._org_items.__getitem__))
+        heaviest = self._turns.pop()
+        group = self._take(max_items)
+        self._turns.append(heaviest)
+        return group
+
+    def _take(self, max_items: int) -> list[Pending]:
         group: list[Pending] = []
         items = 0
         while self._turns:

@@ -22,7 +22,7 @@ from storage import admin
 from storage.database import Database
 from storage.errors import RefusedDataError, RetryableStorageError
 from storage.ingest.rows import AgentSighting, Batch, TaskRunSighting
-from storage.ingest.writer import IngestWriter, QueueFullError, WriteResult
+from storage.ingest.writer import CommitStats, IngestWriter, QueueFullError, WriteResult
 from tests.integration.test_writer import event, point, span
 
 
@@ -199,6 +199,22 @@ def test_one_org_cannot_take_the_whole_queue(database: Database) -> None:
     assert "per org" in str(refused[0])
     assert isinstance(results[-1], WriteResult)
     assert results[-1].spans == 20
+
+
+def test_a_light_org_is_committed_without_the_heavy_orgs_queued_batches(
+    database: Database,
+) -> None:
+    heavy, light = _org(database), _org(database)
+    commits: list[CommitStats] = []
+    writer = IngestWriter(database.app_conninfo(), flushers=2, on_commit=commits.append)
+    heavy_batches = [Batch(heavy, spans=[span(500 + i, n) for n in range(1, 21)]) for i in range(6)]
+    light_batch = Batch(light, spans=[span(600, 1)])
+    results = _run_with(writer, lambda: _together(writer, *heavy_batches, light_batch))
+    assert [r.spans for r in results] == [20] * 6 + [1]
+    # An express group: the light org's batch alone, not first in a group of 121 items.
+    assert (1, 1) in {(c.batches, c.items) for c in commits}
+    assert sum(c.items for c in commits) == 121
+    assert _count(database, "SELECT count(*) FROM spans WHERE org_id = :o", o=light) == 1
 
 
 def test_a_single_request_over_the_queue_bound_is_refused(database: Database) -> None:

@@ -10,7 +10,7 @@ import zlib
 import pytest
 from pydantic import ValidationError
 
-from otlp_receiver._context import Admission, BodyBudget, RateLimits
+from otlp_receiver._context import FULL_REQUEST_ITEMS, Admission, BodyBudget, RateLimits
 from otlp_receiver._errors import ReceiverError
 from otlp_receiver._http import _decompress
 from otlp_receiver.settings import ReceiverSettings
@@ -63,6 +63,49 @@ def test_admission_limits_a_key_and_the_process() -> None:
         admission.enter(uuid.uuid4())
     admission.leave(KEY)
     admission.enter(KEY)
+
+
+def test_a_key_share_counts_decoded_requests_by_size() -> None:
+    admission = Admission(limit=100, per_key=2)  # two full requests (512 items each)
+    shares = []
+    for _ in range(5):  # 4 of 50 items (a quarter each) leave room for one being read
+        admission.enter(KEY)
+        shares.append(admission.resize(KEY, 50))
+    assert shares == [FULL_REQUEST_ITEMS // 4] * 5
+    with pytest.raises(ReceiverError) as caught:
+        admission.enter(KEY)
+    assert caught.value.reason == "key_busy"
+    assert "5 requests of this key are in progress" in caught.value.message
+    admission.enter(OTHER)
+    assert admission.resize(OTHER, 5000) == FULL_REQUEST_ITEMS  # a big one counts one
+    admission.enter(OTHER)  # a second full one, being read
+    with pytest.raises(ReceiverError, match="2 requests of this key are in progress"):
+        admission.enter(OTHER)
+    admission.leave(KEY, shares.pop())
+    admission.enter(KEY)  # one small request done: room again
+    admission.leave(KEY)
+    for share in shares:
+        admission.leave(KEY, share)
+    admission.leave(OTHER, FULL_REQUEST_ITEMS)
+    admission.leave(OTHER)
+    assert (admission.in_flight, admission.by_key) == (0, {})
+
+
+def test_the_express_group_leaves_out_the_heaviest_org() -> None:
+    queue = FairQueue(10_000, 5_000)
+    heavy, light, medium = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    assert queue.take_express(1000) == []  # nothing waits
+    for _ in range(5):
+        queue.push(_pending(heavy, 100))
+    assert queue.take_express(1000) == []  # one org: its normal groups serve it
+    assert queue.waiting == 5
+    queue.push(_pending(light, 10))
+    queue.push(_pending(medium, 30))
+    queue.push(_pending(medium, 30))
+    express = queue.take_express(1000)
+    assert [p.batch.org_id for p in express] == [light, medium, medium]
+    assert [p.batch.org_id for p in queue.take(1000)] == [heavy] * 5
+    assert queue.waiting == 0
 
 
 def test_a_key_over_its_rate_gets_a_retry_delay() -> None:
