@@ -4,8 +4,8 @@
 
 In one run, on one embedded PostgreSQL (fsync on), against ``aeos serve --only receiver``
 with default settings and 2 worker processes:
-1. capacity: a closed loop of OTLP/gRPC requests from one org (the heavy one, over 4
-   connections of its own, so that both processes get some) measures the spans/s the
+1. capacity: a closed loop of OTLP/gRPC requests from one org (the heavy one, over 8
+   connections of its own, spread over both processes by the kernel) measures the spans/s the
    receiver commits;
 2. fairness: open loop for ``--seconds``, the heavy org offering 4x that capacity and the
    light org 10 % of it (requests of 50 spans); prints the light org's successes,
@@ -56,7 +56,7 @@ from storage.settings import EngineChoice  # noqa: E402
 
 APP_PASSWORD = "bench-app-password"
 LIGHT_SPANS = 50
-HEAVY_CONNECTIONS = 4  # the heavy org's agents; the light org has one
+HEAVY_CONNECTIONS = 8  # the heavy org's agents; the light org has one
 TARGET_P99_S = 1.0
 TARGET_RSS = 500 * 2**20
 
