@@ -206,12 +206,13 @@ class IngestWriter:
         a full group of the heavy org's. ``bench/fairness.py`` (light org at 10 % of
         capacity, heavy at 4x, same process): light p50 429-440 -> 166-224 ms, failed
         350-406 -> 95-196 of ~780 requests; the heavy org's commits -13 %."""
+        max_items = self._group_items()
         if not self._express:
-            group = self._queue.take_express(self._group_items())
+            group = self._queue.take_express(max_items)
             if group:
                 self._express += 1
                 return group, True
-        return self._queue.take(self._group_items()), False
+        return self._queue.take(max_items), False
 
     def _spawn(self, slot: int) -> None:
         task = asyncio.create_task(self._flush_loop(slot), name=f"aeos-writer-{slot}")
@@ -261,8 +262,7 @@ class IngestWriter:
         try:
             if conn is None or conn.closed:
                 conn = await self._connect()
-            batches = [p.batch for p in group]
-            results = await self._commit_with_retries(conn, batches, measure)
+            results = await self._commit_with_retries(conn, [p.batch for p in group], measure)
         except Exception as exc:  # a flusher must survive anything
             return await self._failed(conn, group, exc)
         except BaseException:  # cancelled: the flusher ends, its replacement reconnects
