@@ -14,6 +14,7 @@ from alerting.deliver import run_deliveries
 from alerting.settings import AlertingSettings
 from storage.jobs.agent_status import mark_offline_agents
 from storage.jobs.partitions import maintain_partitions
+from storage.jobs.rollup_folds import fold_rollups
 from storage.jobs.sampling import sweep_traces
 from storage.jobs.scheduler import Job, JobRegistry
 from storage.jobs.timescale_jobs import check_timescale_jobs
@@ -29,6 +30,8 @@ TIMESCALE_JOBS_EVERY = timedelta(minutes=1)
 ALERT_EVALUATION_EVERY = timedelta(seconds=15)
 ALERT_DELIVERY_EVERY = timedelta(seconds=10)
 AGENT_STATUS_EVERY = timedelta(minutes=1)
+#: An hour is folded within a minute of its end (storage.ingest.folds).
+ROLLUP_FOLDS_EVERY = timedelta(minutes=1)
 
 
 def service_jobs(settings: StorageSettings) -> JobRegistry:
@@ -65,4 +68,5 @@ def service_jobs(settings: StorageSettings) -> JobRegistry:
         .add(Job("alert-evaluation", ALERT_EVALUATION_EVERY, alert_evaluation))
         .add(Job("alert-deliveries", ALERT_DELIVERY_EVERY, alert_deliveries))
         .add(Job("agent-status", AGENT_STATUS_EVERY, agent_status))
+        .add(Job("rollup-folds", ROLLUP_FOLDS_EVERY, fold_rollups))
     )

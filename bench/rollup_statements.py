@@ -1,17 +1,17 @@
-"""Rollup maintenance per group commit (PostgreSQL engine): one statement per family against
-the earlier shape, a staging INSERT into a temporary table and one statement per level.
+"""Rollup maintenance per group commit (PostgreSQL engine): coarse levels folded by a job
+(migration 0021) against every level merged at ingest (the schema of 0020).
 
     .venv/bin/python bench/rollup_statements.py [--spans 500] [--commits 300]
 
 One request of bench/ingest.py (``--spans`` spans of about 20 attributes, one minute) is
-translated and aggregated into its 1 min rollup rows once; then, on one connection acting
-as the ingest role of a fresh embedded PostgreSQL (fsync on), transactions that merge
-those rows into every rollup and commit are timed in turn: the earlier shape, the
-writer's (``storage.ingest.rollups.queue_rollups``), and an empty one. Prints the median
+translated and aggregated into its 1 min rollup rows once. A fresh embedded PostgreSQL
+(fsync on) holds two databases, one migrated to 0020 and one to head; on one connection to
+each, acting as the ingest role, transactions that merge those rows into the rollups and
+commit are timed in turn (interleaved): the writer's statements for each schema
+(``storage.ingest.rollups.queue_rollups``) and an empty commit. Prints the median
 milliseconds per commit of each and the ratio of the rollups' own time (minus the empty
-commit's), measured in the same run. Then the rollup tables get back the generated
-p50/p95/p99 columns they had before migration 0020 and the writer's shape is timed again
-against the empty commit: the cost of computing percentiles at every upsert.
+commit's), measured in the same run; then the time of the job folding the hour those
+commits wrote (``storage.jobs.rollup_folds``), which is paid once an hour, not per commit.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,29 +44,23 @@ from storage.embedded import EmbeddedPostgres, free_port  # noqa: E402
 from storage.ingest import _sql as q  # noqa: E402
 from storage.ingest import rollups  # noqa: E402
 from storage.ingest._commit import NewRows, derive  # noqa: E402
-from storage.ingest._rollup_params import BASE_FAMILIES, stage_params  # noqa: E402
+from storage.ingest._rollup_params import BASE_FAMILIES  # noqa: E402
 from storage.ingest._rollup_rows import rollup_rows  # noqa: E402
 from storage.ingest.pricing import PriceBook  # noqa: E402
+from storage.jobs.rollup_folds import fold_rollups  # noqa: E402
 from storage.migrate import migrate  # noqa: E402
-from storage.schema import FAMILIES  # noqa: E402
 from storage.settings import EngineChoice  # noqa: E402
 from storage.tenancy import DbRole, Scope, act_as  # noqa: E402
 
 Rows = dict[str, list[tuple[Any, ...]]]
-#: The earlier shape: every family staged in its temp table, then one upsert per level.
-PER_LEVEL = {f.name: rollups._statements(f, f"{rollups._temp(f)} AS s") for f in BASE_FAMILIES}
 
 
-async def per_level(conn: AsyncConnection[Any], rows: Rows) -> None:
-    for family in BASE_FAMILIES:
-        family_rows = rows.get(family.name)
-        if not family_rows:
-            continue
-        await conn.execute(rollups.STAGE[family.name], stage_params(family, family_rows))
-        if family.recompute:
-            await conn.execute(q.ROLLUP_LOCK, (family.name, sorted({r[1] for r in family_rows})))
-        for statement in PER_LEVEL[family.name]:
-            await conn.execute(statement)
+async def every_level(conn: AsyncConnection[Any], rows: Rows) -> None:
+    await rollups.queue_rollups(conn, rows, folded=False)
+
+
+async def folded(conn: AsyncConnection[Any], rows: Rows) -> None:
+    await rollups.queue_rollups(conn, rows, folded=True)
 
 
 async def nothing(conn: AsyncConnection[Any], rows: Rows) -> None:
@@ -95,39 +90,45 @@ def one_request_rows(db: Database, spans: int) -> Rows:
     return rollup_rows(derived.new_spans, [], [], derived.costs)
 
 
-def add_stored_quantiles(db: Database) -> None:
-    """The generated p-columns of migration 0019 (dropped by 0020), rows emptied."""
-    with db.admin_engine().begin() as conn:
-        for family in FAMILIES:
-            for level in family.levels:
-                adds = [
-                    f"ADD COLUMN {column} double precision GENERATED ALWAYS AS "
-                    f"({quantiles.sql(q)}) STORED"
-                    for quantiles in family.quantiles
-                    for column, q in quantiles.columns()
-                ]
-                conn.execute(text(f"TRUNCATE {family.relation(level)}"))
-                if adds:
-                    conn.execute(text(f"ALTER TABLE {family.relation(level)} {', '.join(adds)}"))
-
-
-async def measure(
-    conninfo: str, rows: Rows, commits: int, shapes: dict[str, Shape]
-) -> dict[str, float]:
-    conn = await AsyncConnection.connect(conninfo, autocommit=True)
+async def measure(commits: int, shapes: dict[str, tuple[str, Shape, Rows]]) -> dict[str, float]:
+    """Median ms per commit of each shape, each on its own connection (``conninfo``)."""
+    conns: dict[str, AsyncConnection[Any]] = {}
     try:
-        await conn.execute(q.SET_INGEST_ROLE)
-        q.configure(conn)
-        await rollups.create_temp_tables(conn, BASE_FAMILIES)  # as every writer had them
+        for name, (conninfo, _, _) in shapes.items():
+            conn = conns[name] = await AsyncConnection.connect(conninfo, autocommit=True)
+            await conn.execute(q.SET_INGEST_ROLE)
+            q.configure(conn)
+            await rollups.create_temp_tables(conn, BASE_FAMILIES)  # as every writer has them
         times: dict[str, list[float]] = {name: [] for name in shapes}
         for i in range(commits + 30):  # the first 30 of each warm up (plans, caches)
-            for name, shape in shapes.items():
-                elapsed = await commit(conn, shape, rows)
+            for name, (_, shape, rows) in shapes.items():
+                elapsed = await commit(conns[name], shape, rows)
                 if i >= 30:
                     times[name].append(elapsed)
         return {name: statistics.median(t) * 1e3 for name, t in times.items()}
     finally:
-        await conn.close()
+        for conn in conns.values():
+            await conn.close()
+
+
+def database(pg: EmbeddedPostgres, name: str, revision: str) -> Database:
+    url = pg.ensure_database(name)
+    migrate(url, EngineChoice.POSTGRES, revision)
+    db = Database(url, "bench-app-password")
+    with db.admin_engine().begin() as conn:
+        conn.execute(text("ALTER ROLE aeos_app LOGIN PASSWORD 'bench-app-password'"))
+    return db
+
+
+def timed_fold(db: Database) -> tuple[float, int]:
+    """Seconds of one run of the fold job over everything written, and the rows it wrote."""
+    engine = db.app_engine(pool_size=1)
+    try:
+        started = time.perf_counter()
+        result = fold_rollups(engine, datetime.now(UTC) + timedelta(days=2))
+        return time.perf_counter() - started, sum(result["folded"].values())
+    finally:
+        engine.dispose()
 
 
 def main() -> None:
@@ -139,36 +140,26 @@ def main() -> None:
         pg = EmbeddedPostgres(Path(tmp) / "pg", free_port())
         pg.start()
         try:
-            url = pg.ensure_database("bench")
-            migrate(url, EngineChoice.POSTGRES)
-            db = Database(url, "bench-app-password")
-            with db.admin_engine().begin() as conn:
-                conn.execute(text("ALTER ROLE aeos_app LOGIN PASSWORD 'bench-app-password'"))
-            rows = one_request_rows(db, args.spans)
-            shapes: dict[str, Shape] = {
-                "per level": per_level,
-                "one per family": rollups.queue_rollups,
-                "empty": nothing,
+            before, head = database(pg, "at0020", "0020"), database(pg, "head", "head")
+            rows = one_request_rows(head, args.spans)
+            old_rows = one_request_rows(before, args.spans)  # the same rows, for its own org
+            shapes: dict[str, tuple[str, Shape, Rows]] = {
+                "every level (0020)": (before.app_conninfo(), every_level, old_rows),
+                "folded (0021)": (head.app_conninfo(), folded, rows),
+                "empty": (head.app_conninfo(), nothing, rows),
             }
-            ms = asyncio.run(measure(db.app_conninfo(), rows, args.commits, shapes))
-            add_stored_quantiles(db)
-            shapes = {"stored p-columns": rollups.queue_rollups, "empty": nothing}
-            stored = asyncio.run(measure(db.app_conninfo(), rows, args.commits, shapes))
+            ms = asyncio.run(measure(args.commits, shapes))
+            fold_s, folded_rows = timed_fold(head)
         finally:
             pg.stop()
     print(f"rollup rows of one {args.spans}-span request: "
           + ", ".join(f"{k} {len(v)}" for k, v in rows.items() if v))  # fmt: skip
     for name, value in ms.items():
-        print(f"{name:>15}: {value:6.2f} ms per commit (median of {args.commits}, interleaved)")
-    old, new = ms["per level"] - ms["empty"], ms["one per family"] - ms["empty"]
-    print(
-        f"rollups alone: per level {old:.2f} ms, one per family {new:.2f} ms, ratio {new / old:.2f}"
-    )
-    before = stored["stored p-columns"] - stored["empty"]
-    print(
-        f"one per family with the generated p-columns of 0019: {before:.2f} ms alone; "
-        f"without (0020): {new:.2f} ms, ratio {new / before:.2f}"
-    )
+        print(f"{name:>18}: {value:6.2f} ms per commit (median of {args.commits}, interleaved)")
+    old = ms["every level (0020)"] - ms["empty"]
+    new = ms["folded (0021)"] - ms["empty"]
+    print(f"rollups alone: every level {old:.2f} ms, folded {new:.2f} ms, ratio {new / old:.2f}")
+    print(f"fold job over all of it: {fold_s * 1e3:.1f} ms, {folded_rows} rows written")
 
 
 if __name__ == "__main__":

@@ -120,7 +120,7 @@ def _claim(
 
 async def commit_group(
     conn: AsyncConnection[Any], batches: list[Batch], book: PriceBook, slow: bool,
-    with_rollups: bool,
+    with_rollups: bool, folded: bool = True,
 ) -> tuple[NewRows, list[int]]:  # fmt: skip
     """One group commit: raw rows, what derives from them, and the COMMIT, in one transaction.
 
@@ -152,7 +152,7 @@ async def commit_group(
         ) if with_rollups else {}  # fmt: skip
         async with conn.pipeline():
             await queue_derived(conn, derived)
-            await rollups.queue_rollups(conn, rows)  # last: hold their row locks least
+            await rollups.queue_rollups(conn, rows, folded)  # last: hold their row locks least
             await conn.execute(q.COMMIT)
     except BaseException:
         with contextlib.suppress(Exception):  # a broken connection: the caller reconnects

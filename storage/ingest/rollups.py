@@ -43,6 +43,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from storage import hist
+from storage.ingest import folds
 from storage.ingest._rollup_params import (
     BASE_FAMILIES,
     TEMP_COLUMNS,
@@ -51,6 +52,7 @@ from storage.ingest._rollup_params import (
     temp_columns,
 )
 from storage.ingest._sql import ROLLUP_LOCK
+from storage.ingest.folds import ORIGIN, grouped_select, watermark_sql
 from storage.schema import (
     FAMILIES,
     LEVEL_INTERVALS,
@@ -59,8 +61,6 @@ from storage.schema import (
     Family,
     Measure,
 )
-
-ORIGIN = "TIMESTAMPTZ '2000-01-01 00:00:00+00'"
 
 #: Continuous aggregate refresh policies per level: (start_offset, end_offset, every).
 #: How far back the 1 min aggregates re-read raw rows: deleting raw rows older than this
@@ -201,14 +201,18 @@ def _sum_upsert(c: str) -> str:
 
 
 def _upsert(
-    target: Family, level: str, source: str, *, recompute: bool = False, direct: bool = False
-) -> str:
+    target: Family, level: str, source: str, *, recompute: bool = False, direct: bool = False,
+    folded: bool = True,
+) -> str:  # fmt: skip
     """INSERT ... SELECT ... ON CONFLICT merging ``source`` rows into ``target`` at ``level``.
 
-    ``direct``: the source rows are already one per key of ``level`` (no GROUP BY).
+    ``direct``: the source rows are already one per key of ``level`` (no GROUP BY). A
+    folded level (``storage.ingest.folds``) gets only the rows before its watermark (late
+    ones), into its store table; unless ``folded`` is false (a schema older than migration
+    0021, which folds nothing: every level is a table, merged into directly).
     """
-    name = target.relation(level)
-    bucket = f"date_bin(INTERVAL '{LEVEL_INTERVALS[level]}', s.bucket, {ORIGIN})"
+    folded = folded and target.folded(level)
+    name = target.rows_of(level) if folded else target.relation(level)
     if direct:
         columns = [c for c, _ in temp_columns(target)]
         sets = ", ".join(f"{m.name} = {_upsert_expr(m)}" for m in target.measures)
@@ -218,29 +222,17 @@ def _upsert(
             f"ORDER BY {', '.join('s.' + c for c in target.key)} "
             f"ON CONFLICT ({', '.join(target.key)}) DO UPDATE SET {sets}"
         )
-    cols, sel, group = ["bucket"], [bucket], [bucket]
-    if target.per_org:
-        cols.append("org_id")
-        sel.append("s.org_id")
-        group.append("s.org_id")
-    for dim, _ in target.dims:
-        cols.append(dim)
-        if dim in target.functional:  # one value per key: any will do, the least is stable
-            sel.append(f"(array_agg(s.{dim} ORDER BY s.{dim}))[1]")
-        else:
-            sel.append(f"s.{dim}")
-            group.append(f"s.{dim}")
-    for m in target.measures:
-        cols.append(m.name)
-        sel.append(_merge_expr(m, "s."))
+    late = f"s.bucket < {watermark_sql(target.relation(level))}" if folded else ""
+    cols = ["bucket", *(["org_id"] if target.per_org else []), *(d for d, _ in target.dims)]
+    cols += [m.name for m in target.measures]
     assignments = [
         f"{m.name} = {f'EXCLUDED.{m.name}' if recompute else _upsert_expr(m)}"
         for m in target.measures
     ]
     order = ", ".join(str(i + 1) for i in range(len(target.key)))
     return (
-        f"INSERT INTO {name} AS t ({', '.join(cols)}) SELECT {', '.join(sel)} FROM {source} "
-        f"GROUP BY {', '.join(group)} ORDER BY {order} "
+        f"INSERT INTO {name} AS t ({', '.join(cols)}) "
+        f"{grouped_select(target, level, source, late)} ORDER BY {order} "
         f"ON CONFLICT ({', '.join(target.key)}) DO UPDATE SET {', '.join(assignments)}"
     )
 
@@ -257,13 +249,6 @@ def _upsert_expr(m: Measure) -> str:
     return m.upsert_sql()
 
 
-def _merge_expr(m: Measure, prefix: str) -> str:
-    """``m.merge_sql``, saturating for bigint sums (``sum(bigint)`` is numeric: no overflow)."""
-    if m.merge == "sum" and m.sql_type == "bigint":
-        return f"LEAST(sum({prefix}{m.name}), {MAX_BIGINT})::bigint"
-    return m.merge_sql(prefix)
-
-
 def _recompute_source(family: Family, level: str) -> str:
     """Rows of the level below for the buckets of ``level`` this write touched."""
     below = family.relation(ROLLUP_LEVELS[ROLLUP_LEVELS.index(level) - 1])
@@ -278,7 +263,7 @@ def _recompute_source(family: Family, level: str) -> str:
     )
 
 
-def _statements(family: Family, source: str) -> list[str]:
+def _statements(family: Family, source: str, folded: bool = True) -> list[str]:
     """The family's upserts, in order, reading its 1 min rows from ``source`` (``... AS s``)."""
     out: list[str] = []
     for i, level in enumerate(family.levels):
@@ -287,23 +272,29 @@ def _statements(family: Family, source: str) -> list[str]:
         elif family.recompute:
             out.append(_upsert(family, level, _recompute_source(family, level), recompute=True))
         else:
-            out.append(_upsert(family, level, source))
+            out.append(_upsert(family, level, source, folded=folded))
     for derived in FAMILIES:
         if derived.derived_from == family.name:
-            out.extend(_upsert(derived, level, source) for level in derived.levels)
+            out.extend(_upsert(derived, lv, source, folded=folded) for lv in derived.levels)
     return out
 
 
-STATEMENTS = {f.name: _statements(f, f"{_temp(f)} AS s") for f in STAGED_FAMILIES}
+STATEMENTS = {
+    folded: {f.name: _statements(f, f"{_temp(f)} AS s", folded) for f in STAGED_FAMILIES}
+    for folded in (True, False)
+}
 
 
-async def queue_rollups(conn: AsyncConnection[Any], rows: dict[str, list[tuple[Any, ...]]]) -> None:
+async def queue_rollups(
+    conn: AsyncConnection[Any], rows: dict[str, list[tuple[Any, ...]]], folded: bool = True
+) -> None:
     """Sends the statements merging ``rows`` into every rollup table, in pipeline mode.
 
     The caller holds ``conn.pipeline()`` open and queues its COMMIT after these, so that the
     staging of 1 min rows, the advisory locks, every upsert and the commit cost one round
     trip: the upserts lock the most contended rows of the transaction (every writer updates
-    the current minute's), and no lock then waits on this process's event loop.
+    the current minute's), and no lock then waits on this process's event loop. ``folded``:
+    the schema has ``rollup_folds`` (migration 0021 and later).
     """
     for family in BASE_FAMILIES:
         family_rows = rows.get(family.name)
@@ -311,12 +302,12 @@ async def queue_rollups(conn: AsyncConnection[Any], rows: dict[str, list[tuple[A
             continue  # no rows: every statement of the family would touch no row
         params = stage_params(family, family_rows)
         if not family.recompute:
-            await conn.execute(MERGE[family.name], params)
+            await conn.execute(MERGE[folded][family.name], params)
             continue
         await conn.execute(STAGE[family.name], params)
         orgs = sorted({r[1] for r in family_rows})
         await conn.execute(ROLLUP_LOCK, (family.name, orgs))
-        for statement in STATEMENTS[family.name]:
+        for statement in STATEMENTS[folded][family.name]:
             await conn.execute(statement)
 
 
@@ -326,7 +317,7 @@ def _stage_sql(family: Family) -> str:
     return f"INSERT INTO {_temp(family)} ({names}) {rows_sql(family)}"
 
 
-def _merge_sql(family: Family) -> str:
+def _merge_sql(family: Family, folded: bool) -> str:
     """The family's rows and every upsert of them, as one statement.
 
     One statement instead of a staging INSERT and one per level and derived family
@@ -336,13 +327,16 @@ def _merge_sql(family: Family) -> str:
     writer, and sees the rows as they were before the statement (none reads another's).
     """
     names = ", ".join(c for c, _ in TEMP_COLUMNS[family.name])
-    upserts = [f"u{i} AS ({u})" for i, u in enumerate(_statements(family, "s AS s"))]
+    upserts = [f"u{i} AS ({u})" for i, u in enumerate(_statements(family, "s AS s", folded))]
     rows = f"s ({names}) AS MATERIALIZED ({rows_sql(family)})"
     return f"WITH {rows}, {', '.join(upserts)} SELECT 1"
 
 
 STAGE = {f.name: _stage_sql(f) for f in BASE_FAMILIES}
-MERGE = {f.name: _merge_sql(f) for f in BASE_FAMILIES if not f.recompute}
+MERGE = {
+    folded: {f.name: _merge_sql(f, folded) for f in BASE_FAMILIES if not f.recompute}
+    for folded in (True, False)
+}
 
 
 def cagg_refresh_order() -> list[str]:
@@ -351,19 +345,27 @@ def cagg_refresh_order() -> list[str]:
 
 
 def postgres_ddl() -> list[str]:
-    """Statements creating every rollup as a table (PostgreSQL engine)."""
+    """Statements creating every rollup as a table, or a folded level as its store table
+    and its view (PostgreSQL engine; ``storage.ingest.folds``)."""
+    from sqlalchemy import MetaData
     from sqlalchemy.dialects import postgresql
     from sqlalchemy.schema import CreateTable
 
-    from storage.schema import ROLLUP_TABLES
+    from storage.schema import ROLLUP_TABLES, rollup_folds
 
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
-    out: list[str] = []
+    out: list[str] = [str(CreateTable(rollup_folds).compile(dialect=dialect)).strip()]
+    views: list[str] = []
     for name, table in ROLLUP_TABLES.items():
-        out.append(str(CreateTable(table).compile(dialect=dialect)).strip())
         comment = (table.comment or "").replace("'", "''")
-        out.append(f"COMMENT ON TABLE {name} IS '{comment}'")
-    return out
+        fold = folds.FOLD_BY_RELATION.get(name)
+        if fold is not None:
+            table = table.to_metadata(MetaData(naming_convention=table.metadata.naming_convention),
+                                      name=fold.store)  # fmt: skip
+            views += [folds.view_sql(fold), f"COMMENT ON VIEW {name} IS '{comment}'"]
+        out.append(str(CreateTable(table).compile(dialect=dialect)).strip())
+        out.append(f"COMMENT ON TABLE {table.name} IS '{comment}'")
+    return out + views
 
 
 def declared_ddl() -> dict[str, Any]:

@@ -143,6 +143,7 @@ class IngestWriter:
         # computes them as continuous aggregates); decided when the first connection opens.
         self._maintain_rollups = maintain_rollups
         self._rollups: bool | None = None
+        self._folded = True  # the schema has rollup_folds (a schema before 0021 has not)
 
     @property
     def pending_items(self) -> int:
@@ -326,6 +327,9 @@ class IngestWriter:
                 row = await cur.fetchone()
                 engine = engine_of(row[0]) if row is not None else None
                 self._rollups = self._maintain_rollups and engine is StorageEngine.POSTGRES
+                if self._rollups:
+                    cur = await conn.execute(q.FOLDS_EXIST)
+                    self._folded = bool((await cur.fetchone() or (True,))[0])
             if self._rollups:
                 await rollups.create_temp_tables(conn)
         except BaseException:
@@ -366,7 +370,9 @@ class IngestWriter:
         self, conn: AsyncConnection[Any], batches: list[Batch], slow: bool
     ) -> list[WriteResult]:
         book = await self._price_book(conn)
-        new, cost_items = await commit_group(conn, batches, book, slow, bool(self._rollups))
+        new, cost_items = await commit_group(
+            conn, batches, book, slow, bool(self._rollups), self._folded
+        )
         return [
             WriteResult(
                 spans=len(new.spans[i]),

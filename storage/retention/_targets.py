@@ -17,7 +17,7 @@ from sqlalchemy import Connection, text
 from storage.migrate import StorageEngine
 from storage.retention import _sql as q
 from storage.retention._sql import quote
-from storage.schema import RETENTION_CLASSES, ROLLUP_TABLES
+from storage.schema import RETENTION_CLASSES, ROLLUP_TABLES, STORE_SUFFIX
 from storage.schema._rollups import LEVEL_SECONDS
 
 #: Relations pruned last in their class: a trace summary goes only once its spans have.
@@ -119,6 +119,12 @@ def _describe(
     row = conn.execute(text(q.DESCRIBE), {"rel": qualified, "col": column}).first()
     if row is None:
         return replace(target, skip="does not exist")
+    if row.relkind == "v" and engine is not StorageEngine.TIMESCALE:
+        # A folded rollup level (storage.ingest.folds): its rows are in its store table.
+        store = f"public.{quote(relation + STORE_SUFFIX)}"
+        found = conn.execute(text(q.DESCRIBE), {"rel": store, "col": column}).first()
+        if found is not None:
+            row, qualified = found, store
     kind = {"r": RelationKind.TABLE, "p": RelationKind.PARTITIONED}.get(
         row.relkind, RelationKind.UNSUPPORTED
     )

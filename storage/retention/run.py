@@ -46,6 +46,7 @@ from storage.errors import (
     RetryableStorageError,
     StorageError,
 )
+from storage.jobs.rollup_folds import fold_rollups
 from storage.migrate import recorded_engine
 from storage.retention import _sql as q
 from storage.retention._export import ExportError, ParquetExport
@@ -253,6 +254,8 @@ def run_retention(
         raise NotFoundError(f"no org with id {org_id}")
     report = RetentionReport(now, dry_run, str(storage_engine), windows)
     with _one_run_at_a_time(engine, dry_run):
+        if not dry_run:  # 1 min rows are deleted only once folded (storage.ingest.folds)
+            fold_rollups(engine, now)
         try:
             export = None if dry_run or export_dir is None else ParquetExport(export_dir, now)
             report.export_dir = export.directory if export else None

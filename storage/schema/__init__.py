@@ -33,9 +33,11 @@ from storage.schema._rollups import (
     MAX_BIGINT,
     ROLLUP_LEVELS,
     ROLLUP_TABLES,
+    STORE_SUFFIX,
     Family,
     Measure,
     model_prices,
+    rollup_folds,
 )
 from storage.schema._telemetry import (
     cost_line_items,
@@ -101,6 +103,7 @@ __all__ = [
     "ROLLUP_LEVELS",
     "ROLLUP_TABLES",
     "RUN_STATUSES",
+    "STORE_SUFFIX",
     "SUBSYSTEMS",
     "TENANT_TABLES",
     "Family",
@@ -131,6 +134,7 @@ __all__ = [
     "orgs",
     "platform_health",
     "retention_tiers",
+    "rollup_folds",
     "scheduler_runs",
     "signature_nonces",
     "span_red_1d",

@@ -67,6 +67,8 @@ ROLLUP_LEVELS = ("1m", "1h", "1d")
 MAX_BIGINT = 2**63 - 1
 LEVEL_INTERVALS = {"1m": "1 minute", "1h": "1 hour", "1d": "1 day"}
 LEVEL_SECONDS = {"1m": 60, "1h": 3600, "1d": 86400}
+#: A folded level's table (PostgreSQL engine) is its relation's name with this suffix.
+STORE_SUFFIX = "_store"
 
 #: How a measure merges: finer rows into a coarser row, or a stored row with new rows.
 MERGES = ("sum", "min", "max", "hist", "last", "array_sum", "array_max", "minutes")
@@ -167,6 +169,16 @@ class Family:
     def relation(self, level: str) -> str:
         """The relation name of ``level``."""
         return self.name if self.name == "cost_daily" else f"{self.name}_{level}"
+
+    def folded(self, level: str) -> bool:
+        """PostgreSQL engine: whether ``level`` is a view over a folded store table
+        (``storage.ingest.folds``): every coarser level of an additive family."""
+        return not self.recompute and level != self.levels[0]
+
+    def rows_of(self, level: str) -> str:
+        """PostgreSQL engine: the table holding the rows of ``level`` (its store, if folded)."""
+        relation = self.relation(level)
+        return f"{relation}{STORE_SUFFIX}" if self.folded(level) else relation
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -468,4 +480,13 @@ model_prices = Table(
         serves="price in force for (org override or global) provider/model at a date",
     ),
     comment="USD per million tokens, versioned by effective date; org_id set = an org override.",
+)
+
+rollup_folds = Table(
+    "rollup_folds",
+    metadata,
+    Column("relation", Text, primary_key=True),
+    Column("folded_until", DateTime(timezone=True), nullable=False),
+    comment="PostgreSQL engine: a folded rollup level's store table holds exactly the "
+    "buckets before folded_until; its view regroups the level below from there on.",
 )

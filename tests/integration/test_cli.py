@@ -92,7 +92,7 @@ def test_orgs_create_prints_ids_and_working_keys(database: Database) -> None:
         (
             ["jobs", "run", "nope"],
             "unknown job 'nope'; expected one of partitions, sampling-sweep, retention, "
-            "timescale-jobs, alert-evaluation, alert-deliveries, agent-status",
+            "timescale-jobs, alert-evaluation, alert-deliveries, agent-status, rollup-folds",
         ),
         (["jobs", "run", "partitions", "--now", "yesterday"], "not an ISO 8601 time"),
     ],
@@ -205,6 +205,7 @@ def test_jobs_run_and_list(database: Database) -> None:
         ("alert-evaluation", None),
         ("alert-deliveries", None),
         ("agent-status", None),
+        ("rollup-folds", None),
     ]
 
     swept = aeos("jobs", "run", "sampling-sweep", "--now", NOW.isoformat(), url=_url(database))

@@ -9,14 +9,15 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, create_engine, text
+from sqlalchemy import Connection, MetaData, create_engine, text
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
 from storage.database import Database
 from storage.errors import MigrationError
+from storage.ingest.folds import FOLD_BY_RELATION
 from storage.migrate import StorageEngine, migrate, recorded_engine
-from storage.schema import PARTITIONED, ROLLUP_TABLES, TENANT_TABLES, metadata
+from storage.schema import FAMILIES, PARTITIONED, ROLLUP_TABLES, TENANT_TABLES, metadata
 from storage.settings import EngineChoice
 from tests.conftest import PgServer
 
@@ -52,7 +53,17 @@ def schema_diff(conn: Connection) -> list[Any]:
         conn,
         opts={"include_object": include, "compare_type": True, "compare_server_default": True},
     )
-    return list(compare_metadata(ctx, metadata))
+    return list(compare_metadata(ctx, metadata if timescale else _as_stored()))
+
+
+def _as_stored() -> MetaData:
+    """The metadata with each folded rollup level as the table that holds its rows (its
+    store; the relation itself is a view on PostgreSQL, ``storage.ingest.folds``)."""
+    stored = MetaData(naming_convention=metadata.naming_convention)
+    for table in metadata.sorted_tables:
+        fold = FOLD_BY_RELATION.get(table.name)
+        table.to_metadata(stored, name=fold.store if fold else None)
+    return stored
 
 
 def catalog_snapshot(conn: Connection) -> dict[str, list[Any]]:
@@ -82,8 +93,10 @@ def test_migrated_schema_equals_metadata(database: Database) -> None:
 
 
 def test_rollup_relations_have_the_declared_columns(database: Database) -> None:
-    """Same names, order and types on both engines (tables here, aggregates there)."""
+    """Same names, order and types on both engines (tables here, aggregates there); the
+    aggregates also hold their percentiles (computed when read on PostgreSQL, 0020)."""
     with _connect(database) as conn:
+        timescale = recorded_engine(conn) is StorageEngine.TIMESCALE
         for name, table in ROLLUP_TABLES.items():
             rows = conn.execute(
                 text(
@@ -102,7 +115,18 @@ def test_rollup_relations_have_the_declared_columns(database: Database) -> None:
                 (n, t.replace("timestamp with time zone", "timestamp with time zone"))
                 for n, t in rows
             ]
+            if timescale:
+                quantiles = _percentile_columns(name)
+                assert [(n, _norm(t)) for n, t in got if n in quantiles] == [
+                    (n, "float8") for n in quantiles
+                ], name
+                got = [(n, t) for n, t in got if n not in quantiles]
             assert [(n, _norm(t)) for n, t in got] == [(n, _norm(t)) for n, t in declared], name
+
+
+def _percentile_columns(relation: str) -> list[str]:
+    family = next(f for f in FAMILIES for lv in f.levels if f.relation(lv) == relation)
+    return [c for quantiles in family.quantiles for c, _ in quantiles.columns()]
 
 
 def _norm(sql_type: str) -> str:

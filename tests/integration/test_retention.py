@@ -110,10 +110,11 @@ def run_retention(
 
 
 def physical(conn: Connection, relation: str) -> str:
-    """Where a relation's rows are: a continuous aggregate's materialization hypertable.
+    """Where a relation's rows are: a continuous aggregate's materialization hypertable,
+    or on PostgreSQL a folded level's store.
 
-    Tests seed rollups directly; on TimescaleDB that means the materialization (the
-    aggregate itself is a view, and shows raw rows past its watermark instead).
+    Tests seed rollups directly; that means the materialization or the store (the
+    relation itself is a view, and shows the level below past its watermark instead).
     """
     if relation not in ROLLUP_TABLES:
         return relation
@@ -129,7 +130,13 @@ def physical(conn: Connection, relation: str) -> str:
         if _has_timescale(conn)
         else None
     )
-    return row[0] if row else relation
+    if row:
+        return str(row[0])
+    kind = conn.execute(
+        text("SELECT relkind FROM pg_class WHERE oid = to_regclass(:n)"), {"n": relation}
+    ).scalar()
+    # On PostgreSQL a folded level is a view over its store (storage/ingest/folds.py).
+    return f"{relation}_store" if kind == "v" else relation
 
 
 def _has_timescale(conn: Connection) -> bool:

@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -28,9 +29,11 @@ from sqlalchemy.exc import ProgrammingError
 
 from storage import admin, hist, scoped_transaction
 from storage.database import Database
+from storage.ingest.folds import FOLDS, watermark_sql
 from storage.ingest.rollups import cagg_refresh_order
 from storage.ingest.rows import Batch, EventRow, LlmCall, MetricPointRow, SpanRow
 from storage.ingest.writer import IngestWriter
+from storage.jobs.rollup_folds import fold_rollups
 from storage.migrate import StorageEngine
 from storage.schema import ROLLUP_TABLES
 from storage.tenancy import DbRole, Scope, act_as
@@ -174,9 +177,11 @@ def workloads(draw: st.DrawFn, orgs: list[uuid.UUID]) -> Workload:
     return Workload([batches[i] for i in order], retried)
 
 
-async def _write(db: Database, work: Workload, seed: int) -> None:
+async def _write(db: Database, work: Workload, seed: int, fold_at: datetime | None = None) -> None:
     """Writes the workload; halfway, TimescaleDB's jobs may run (``jobs-ran``: they do, so
-    the second half and the retries are late rows in buckets already materialized)."""
+    the second half and the retries are late rows in buckets already materialized), and
+    on PostgreSQL the coarser levels are folded up to ``fold_at`` (so the rest are late
+    rows in folded buckets, written into the stores by the writer)."""
     writer = IngestWriter(db.app_conninfo(), flushers=2)
     await writer.start()
     try:
@@ -189,6 +194,8 @@ async def _write(db: Database, work: Workload, seed: int) -> None:
             await asyncio.gather(*(writer.write(b) for b in exports[i : i + n]))
             if i < halfway <= i + n:
                 await asyncio.to_thread(settle, db)
+                if fold_at is not None:
+                    await asyncio.to_thread(_fold, db, fold_at)
             i += n
         for i in work.retried:  # and retried after everything else, alone
             result = await writer.write(work.batches[i])
@@ -214,10 +221,48 @@ def _orgs(db: Database) -> list[uuid.UUID]:
         ]
 
 
+def _fold(db: Database, now: datetime) -> None:
+    engine = db.app_engine(pool_size=1)
+    try:
+        fold_rollups(engine, now)
+    finally:
+        engine.dispose()
+
+
+def _set_marks(db: Database, at_ns: int) -> None:
+    """Every folded level folded up to the bucket holding ``at_ns`` (an empty database:
+    the stores hold nothing, so any mark is true)."""
+    with db.admin_engine().begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE rollup_folds SET folded_until = date_bin(CASE WHEN right(relation, 3) = "
+                "'_1d' THEN INTERVAL '1 day' ELSE INTERVAL '1 hour' END, :t, "
+                "TIMESTAMPTZ '2000-01-01 00:00:00+00')"
+            ),
+            {"t": _at(at_ns)},
+        )
+
+
+def _at(ns: int) -> datetime:
+    return datetime.fromtimestamp(ns / 1e9, UTC)
+
+
 def refresh_all(conn: Connection) -> None:
     """Refreshes every continuous aggregate over all time, each after what it reads."""
     for name in cagg_refresh_order():
         conn.execute(text(f"CALL refresh_continuous_aggregate('{name}', NULL, NULL)"))
+
+
+def _unfolded_rows(conn: Connection) -> int:
+    """Rows of the 1 min tables at or after their family's 1 h mark (read live)."""
+    total = 0
+    for fold in FOLDS:
+        if fold.level == "1h":
+            total += conn.execute(
+                text(f"SELECT count(*) FROM {fold.below} WHERE bucket >= "
+                     f"{watermark_sql(fold.relation)}")
+            ).scalar_one()  # fmt: skip
+    return total
 
 
 def assert_rollups_match_raw(conn: Connection) -> int:
@@ -256,11 +301,20 @@ def test_rollups_equal_raw_recomputation(
     with _database(pg_server, templates, engine, background_jobs) as db:
         orgs = _orgs(db)
         work = data.draw(workloads(orgs))
-        asyncio.run(_write(db, work, data.draw(st.integers(0, 1000))))
+        fold_at = None
+        if engine is StorageEngine.POSTGRES:  # folded before, between or after the rows
+            _set_marks(db, T0 + data.draw(offsets))
+            fold_at = _at(T0 + data.draw(offsets))
+        asyncio.run(_write(db, work, data.draw(st.integers(0, 1000)), fold_at))
         settle(db)
         with db.admin_engine().connect() as conn:
             conn.execute(text("SET timezone = 'Pacific/Chatham'"))  # buckets are UTC anyway
             assert assert_rollups_match_raw(conn) > 0
+            if engine is StorageEngine.POSTGRES:  # and once every bucket is folded
+                conn.commit()
+                _fold(db, _at(T0 + 10 * HOUR + 2 * 86400 * 10**9))
+                assert _unfolded_rows(conn) == 0
+                assert_rollups_match_raw(conn)
             if engine is StorageEngine.TIMESCALE:
                 conn.commit()
                 conn.execution_options(isolation_level="AUTOCOMMIT")
