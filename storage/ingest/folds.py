@@ -97,8 +97,26 @@ def merge_expr(m: Measure, prefix: str) -> str:
 
 
 def watermark_sql(relation: str) -> str:
-    """A scalar subquery: the relation's ``folded_until``."""
+    """A scalar subquery: the relation's ``folded_until`` (the writer's late-row test)."""
     return f"(SELECT folded_until FROM rollup_folds WHERE relation = '{relation}')"
+
+
+#: The watermark as the views read it (migration 0022). A subquery is an InitPlan the
+#: planner cannot see into: it guessed a third of the 1 min table for the live branch and
+#: chose parallel plans for reads returning a few rows. A stable function with a constant
+#: argument is evaluated when the planner estimates, so each branch is planned with the
+#: real mark. SECURITY DEFINER: a tenant reading ``tenant.*`` runs the function as itself
+#: and holds no privilege on ``rollup_folds`` (the mark of a relation is no org's data).
+MARK_FUNCTION = (
+    "CREATE OR REPLACE FUNCTION aeos_folded_until(relation text) RETURNS timestamptz "
+    "LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER SET search_path = public, pg_temp "
+    "AS $fn$ SELECT folded_until FROM rollup_folds WHERE rollup_folds.relation = $1 $fn$"
+)
+
+
+def mark_sql(relation: str) -> str:
+    """The relation's ``folded_until`` as the views read it (:data:`MARK_FUNCTION`)."""
+    return f"aeos_folded_until('{relation}')"
 
 
 def grouped_select(target: Family, level: str, source: str, where: str = "") -> str:
@@ -123,7 +141,7 @@ def grouped_select(target: Family, level: str, source: str, where: str = "") -> 
 def view_sql(fold: Fold) -> str:
     """The view readers use: the store before the watermark, the level below regrouped after."""
     columns = ", ".join(c.name for c in ROLLUP_TABLES[fold.relation].columns)
-    mark = watermark_sql(fold.relation)
+    mark = mark_sql(fold.relation)
     live = grouped_select(fold.family, fold.level, f"{fold.below} AS s", f"s.bucket >= {mark}")
     return (
         f"CREATE VIEW {fold.relation} AS SELECT {columns} FROM {fold.store} "
@@ -166,10 +184,12 @@ def target(fold: Fold, now: datetime, marks: dict[str, datetime]) -> datetime:
 __all__ = [
     "FOLDS",
     "FOLD_BY_RELATION",
+    "MARK_FUNCTION",
     "Fold",
     "floor_to",
     "fold_statements",
     "grouped_select",
+    "mark_sql",
     "merge_expr",
     "target",
     "view_sql",

@@ -354,7 +354,8 @@ def postgres_ddl() -> list[str]:
     from storage.schema import ROLLUP_TABLES, rollup_folds
 
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
-    out: list[str] = [str(CreateTable(rollup_folds).compile(dialect=dialect)).strip()]
+    out: list[str] = [str(CreateTable(rollup_folds).compile(dialect=dialect)).strip(),
+                      folds.MARK_FUNCTION]  # fmt: skip
     views: list[str] = []
     for name, table in ROLLUP_TABLES.items():
         comment = (table.comment or "").replace("'", "''")

@@ -1,4 +1,5 @@
-"""Migration 0021 folds the coarse rollup levels (PostgreSQL engine); nothing readers see moves.
+"""Migrations 0021 (folded coarse rollup levels) and 0022 (their views read the watermark
+through a function), PostgreSQL engine: nothing readers see moves.
 
 Rows written before it (a late hour and the current one, every level merged by the writer)
 must read the same after it, through views now; the views over the old tables must keep
@@ -81,6 +82,11 @@ def test_folding_migration_keeps_rollups_views_and_grants(
                 )
                 assert grants == {"aeos_staff": True, "aeos_support": True,
                                   "aeos_tenant": False, "aeos_worker": True}  # fmt: skip
+
+    migrated_to(at_0020.admin_url, engine_kind, "0022")  # the views read a stable function
+    with at_0020.admin_engine().connect() as conn:
+        _assert_close(_rows(conn, timescale), before)
+        assert {v[0]: v for v in conn.execute(text(_VIEWS)).all()} == views_after
 
     _write_both(dbs, range(3, 6), starts)  # late rows into the stores, current into 1 min
     _assert_same(at_0020, database, timescale)
