@@ -34,9 +34,9 @@ SET_INGEST_ROLE = f"SET ROLE {DbRole.INGEST.value}"
 # A group commit's transaction, begun and committed by hand (storage.ingest._commit): its
 # COMMIT is pipelined with its last statements, which psycopg's transaction() cannot do.
 BEGIN = "BEGIN"
+COMMIT = "COMMIT"
 #: Whether the schema folds its coarse rollup levels (migration 0021: storage.ingest.folds).
 FOLDS_EXIST = "SELECT to_regclass('public.rollup_folds') IS NOT NULL"
-COMMIT = "COMMIT"
 INSERT_PLATFORM_HEALTH = (
     "INSERT INTO platform_health (time, instance, signal, accepted, rejected, refused, requests, "
     "queue_items, commits, commit_seconds_sum, commit_seconds_max) "

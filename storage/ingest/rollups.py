@@ -43,7 +43,6 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from storage import hist
-from storage.ingest import folds
 from storage.ingest._rollup_params import (
     BASE_FAMILIES,
     TEMP_COLUMNS,
@@ -52,7 +51,14 @@ from storage.ingest._rollup_params import (
     temp_columns,
 )
 from storage.ingest._sql import ROLLUP_LOCK
-from storage.ingest.folds import ORIGIN, grouped_select, watermark_sql
+from storage.ingest.folds import (
+    FOLD_BY_RELATION,
+    MARK_FUNCTION,
+    ORIGIN,
+    grouped_select,
+    view_sql,
+    watermark_sql,
+)
 from storage.schema import (
     FAMILIES,
     LEVEL_INTERVALS,
@@ -355,15 +361,15 @@ def postgres_ddl() -> list[str]:
 
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
     out: list[str] = [str(CreateTable(rollup_folds).compile(dialect=dialect)).strip(),
-                      folds.MARK_FUNCTION]  # fmt: skip
+                      MARK_FUNCTION]  # fmt: skip
     views: list[str] = []
     for name, table in ROLLUP_TABLES.items():
         comment = (table.comment or "").replace("'", "''")
-        fold = folds.FOLD_BY_RELATION.get(name)
+        fold = FOLD_BY_RELATION.get(name)
         if fold is not None:
             table = table.to_metadata(MetaData(naming_convention=table.metadata.naming_convention),
                                       name=fold.store)  # fmt: skip
-            views += [folds.view_sql(fold), f"COMMENT ON VIEW {name} IS '{comment}'"]
+            views += [view_sql(fold), f"COMMENT ON VIEW {name} IS '{comment}'"]
         out.append(str(CreateTable(table).compile(dialect=dialect)).strip())
         out.append(f"COMMENT ON TABLE {table.name} IS '{comment}'")
     return out + views

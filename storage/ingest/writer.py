@@ -329,7 +329,7 @@ class IngestWriter:
                 self._rollups = self._maintain_rollups and engine is StorageEngine.POSTGRES
                 if self._rollups:
                     cur = await conn.execute(q.FOLDS_EXIST)
-                    self._folded = bool((await cur.fetchone() or (True,))[0])
+                    self._folded = bool(await cur.fetchone() == (True,))
             if self._rollups:
                 await rollups.create_temp_tables(conn)
         except BaseException:
