@@ -4,11 +4,11 @@ Every group commit used to merge its 1 min rows into the 1 min, 1 h and 1 day ro
 family: three histogram merges per key, and the 1 h and 1 day rows are the ones every
 writer touches. Now the writer merges into 1 min only, and a job
 (:func:`storage.jobs.rollup_folds.fold_rollups`) folds whole hours and days that have
-ended into the coarser levels' store tables (``<relation>_store``). ``rollup_folds`` holds, per folded relation, ``folded_until``: the
-store holds exactly the buckets before it. The relation readers use (``span_red_1h``, ...)
-is a view: the store's rows before ``folded_until``, and from ``folded_until`` on the level
-below regrouped (``1h`` from ``1m``, ``1d`` from the ``1h`` view), as TimescaleDB's
-real-time aggregation does. Readers see the same rows whether the job ran or not; it
+ended into the coarser levels' store tables (``<relation>_store``). ``rollup_folds``
+holds, per folded relation, ``folded_until``: the store holds exactly the buckets before
+it. The relation readers use (``span_red_1h``, ...) is a view: the store's rows before
+``folded_until``, and from ``folded_until`` on the level below regrouped (``1h`` from
+``1m``, ``1d`` from the ``1h`` view), as TimescaleDB's real-time aggregation does. Readers see the same rows whether the job ran or not; it
 only bounds how much the view regroups when read.
 
 - **Late rows.** A 1 min row whose bucket is before a level's ``folded_until`` is also
