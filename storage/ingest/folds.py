@@ -8,8 +8,9 @@ ended into the coarser levels' store tables (``<relation>_store``). ``rollup_fol
 holds, per folded relation, ``folded_until``: the store holds exactly the buckets before
 it. The relation readers use (``span_red_1h``, ...) is a view: the store's rows before
 ``folded_until``, and from ``folded_until`` on the level below regrouped (``1h`` from
-``1m``, ``1d`` from the ``1h`` view), as TimescaleDB's real-time aggregation does. Readers see the same rows whether the job ran or not; it
-only bounds how much the view regroups when read.
+``1m``, ``1d`` from the ``1h`` view), as TimescaleDB's real-time aggregation does.
+Readers see the same rows whether the job ran or not; it only bounds how much the view
+regroups when read.
 
 - **Late rows.** A 1 min row whose bucket is before a level's ``folded_until`` is also
   merged into that level's store by the writer, in the same statement (so a late span costs
